@@ -1,0 +1,379 @@
+"""I-FAS model: a vision tower, an MLP projector, the Globally Aware Connector (GAC) and a causal LM (LLaVA 5.x layout).
+
+GAC (paper §2.2): the global token g_i of every tapped vision layer is projected, joined with learnable prefix
+queries Q_P, and refined by pre-LN blocks
+
+    Q'  = Q  + MSA(LN(Q))
+    Q'' = Q' + MCA(LN(Q'), LN(X_V))        # X_V: the patch features the projector also sees
+    X_T = Q'' + MLP(LN(Q''))
+
+before a projection to the LLM width. Its tokens follow the MLP-projected patch tokens (`gac_mode="append"`) or
+replace them (`"replace"`). The loss inside `forward` is the plain causal-LM loss; the lopsided L-LM loss lives in
+`train_sft.py`.
+"""
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from transformers import AutoModel, GenerationMixin, PreTrainedModel
+from transformers.activations import ACT2FN
+from transformers.modeling_outputs import CausalLMOutputWithPast
+
+try:
+    from .configuration_ifas import IFASConfig
+except ImportError:  # imported from the installed project rather than from a checkpoint's remote code
+    from configuration_ifas import IFASConfig
+
+
+@dataclass
+class IFASCausalLMOutputWithPast(CausalLMOutputWithPast):
+    """Causal-LM output plus the visual tokens fed to the LLM, shape `(batch, num_image_tokens, text_hidden)`."""
+
+    image_hidden_states: torch.FloatTensor | None = None
+
+
+class IFASMultiModalProjector(nn.Module):
+    """LLaVA's two-layer MLP from (concatenated) vision features to the LLM width."""
+
+    def __init__(self, config: IFASConfig):
+        super().__init__()
+        num_layers = 1 if isinstance(config.vision_feature_layer, int) else len(config.vision_feature_layer)
+        self.linear_1 = nn.Linear(config.vision_config.hidden_size * num_layers, config.text_config.hidden_size)
+        self.act = ACT2FN[config.projector_hidden_act]
+        self.linear_2 = nn.Linear(config.text_config.hidden_size, config.text_config.hidden_size)
+
+    def forward(self, image_features: torch.Tensor) -> torch.Tensor:
+        return self.linear_2(self.act(self.linear_1(image_features)))
+
+
+class IFASAttention(nn.Module):
+    """Multi-head attention from `dim`-wide queries to `kv_dim`-wide keys/values (SDPA)."""
+
+    def __init__(self, dim: int, kv_dim: int, num_heads: int):
+        super().__init__()
+        if dim % num_heads:
+            raise ValueError(f"GAC width {dim} is not divisible by gac_num_heads={num_heads}")
+        self.num_heads = num_heads
+        self.q_proj = nn.Linear(dim, dim)
+        self.k_proj = nn.Linear(kv_dim, dim)
+        self.v_proj = nn.Linear(kv_dim, dim)
+        self.o_proj = nn.Linear(dim, dim)
+
+    def forward(self, queries: torch.Tensor, keys_values: torch.Tensor) -> torch.Tensor:
+        batch, num_queries, dim = queries.shape
+
+        def heads(x: torch.Tensor) -> torch.Tensor:
+            return x.view(batch, -1, self.num_heads, dim // self.num_heads).transpose(1, 2)
+
+        q, k, v = heads(self.q_proj(queries)), heads(self.k_proj(keys_values)), heads(self.v_proj(keys_values))
+        attended = F.scaled_dot_product_attention(q, k, v)
+        return self.o_proj(attended.transpose(1, 2).reshape(batch, num_queries, dim))
+
+
+class IFASGACBlock(nn.Module):
+    """One pre-LN block: self-attention among the queries, cross-attention to the patch features, MLP."""
+
+    def __init__(self, dim: int, patch_dim: int, num_heads: int, mlp_ratio: float, eps: float):
+        super().__init__()
+        self.self_attn_norm = nn.LayerNorm(dim, eps=eps)
+        self.self_attn = IFASAttention(dim, dim, num_heads)
+        self.cross_attn_norm = nn.LayerNorm(dim, eps=eps)
+        self.patch_norm = nn.LayerNorm(patch_dim, eps=eps)
+        self.cross_attn = IFASAttention(dim, patch_dim, num_heads)
+        self.mlp_norm = nn.LayerNorm(dim, eps=eps)
+        self.mlp = nn.Sequential(nn.Linear(dim, int(dim * mlp_ratio)), nn.GELU(), nn.Linear(int(dim * mlp_ratio), dim))
+
+    def forward(self, queries: torch.Tensor, patch_features: torch.Tensor) -> torch.Tensor:
+        normed = self.self_attn_norm(queries)
+        queries = queries + self.self_attn(normed, normed)
+        queries = queries + self.cross_attn(self.cross_attn_norm(queries), self.patch_norm(patch_features))
+        return queries + self.mlp(self.mlp_norm(queries))
+
+
+class IFASGlobalAwareConnector(nn.Module):
+    """GAC: per-layer global tokens + learnable prefix queries → pre-LN blocks → LLM-width visual tokens."""
+
+    def __init__(self, config: IFASConfig):
+        super().__init__()
+        vision = config.vision_config
+        dim = vision.hidden_size
+        num_layers = 1 if isinstance(config.vision_feature_layer, int) else len(config.vision_feature_layer)
+        eps = getattr(vision, "layer_norm_eps", 1e-6)
+        num_heads = config.gac_num_heads or vision.num_attention_heads
+        self.global_proj = nn.Linear(dim, dim)
+        self.prefix_queries = nn.Embedding(config.gac_num_queries, dim)
+        self.blocks = nn.ModuleList(
+            IFASGACBlock(dim, dim * num_layers, num_heads, config.gac_mlp_ratio, eps)
+            for _ in range(config.gac_num_blocks)
+        )
+        self.out_norm = nn.LayerNorm(dim, eps=eps)
+        self.out_proj = nn.Linear(dim, config.text_config.hidden_size)
+
+    def forward(self, global_tokens: torch.Tensor, patch_features: torch.Tensor) -> torch.Tensor:
+        """`global_tokens` (B, L, D), `patch_features` (B, N, D·k) → (B, num_queries + L, text_hidden)."""
+        prefix = self.prefix_queries.weight.unsqueeze(0).expand(global_tokens.shape[0], -1, -1)
+        queries = torch.cat([prefix.to(global_tokens.dtype), self.global_proj(global_tokens)], dim=1)
+        for block in self.blocks:
+            queries = block(queries, patch_features)
+        return self.out_proj(self.out_norm(queries))
+
+
+class IFASPreTrainedModel(PreTrainedModel):
+    config_class = IFASConfig
+    config: IFASConfig
+    base_model_prefix = "model"
+    input_modalities = ("image", "text")
+    supports_gradient_checkpointing = True
+    _supports_sdpa = True
+    _supports_flash_attn = True
+    _supports_attention_backend = True
+    _skip_keys_device_placement = ["past_key_values", "cache"]
+
+
+class IFASModel(IFASPreTrainedModel):
+    """Vision tower + MLP projector + GAC + language model (no LM head)."""
+
+    def __init__(self, config: IFASConfig):
+        super().__init__(config)
+        self.vision_tower = AutoModel.from_config(config.vision_config)
+        self.multi_modal_projector = IFASMultiModalProjector(config)
+        self.gac = IFASGlobalAwareConnector(config) if config.use_gac else None
+        self.language_model = AutoModel.from_config(config.text_config)
+        self.post_init()
+
+    def get_input_embeddings(self) -> nn.Module:
+        return self.language_model.get_input_embeddings()
+
+    def set_input_embeddings(self, value: nn.Module) -> None:
+        self.language_model.set_input_embeddings(value)
+
+    def _patch_tokens(self, hidden_state: torch.Tensor) -> torch.Tensor:
+        """Drop the CLS token under strategy 'default' (towers with a CLS token only)."""
+        if self.config.vision_has_cls_token and self.config.vision_feature_select_strategy == "default":
+            return hidden_state[:, 1:]
+        return hidden_state
+
+    def _global_token(self, hidden_state: torch.Tensor) -> torch.Tensor:
+        if self.config.gac_global_pool == "cls":
+            if not self.config.vision_has_cls_token:
+                raise ValueError(
+                    f"gac_global_pool='cls' needs a CLS token, but {self.config.vision_config.model_type} has none: "
+                    "use gac_global_pool='mean'"
+                )
+            return hidden_state[:, 0]
+        start = 1 if self.config.vision_has_cls_token else 0
+        return hidden_state[:, start:].mean(dim=1)
+
+    def get_image_features(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        """Visual tokens for the LLM, shape `(batch, config.num_image_tokens, text_hidden)`."""
+        outputs = self.vision_tower(pixel_values, output_hidden_states=True, return_dict=True)
+        hidden_states = outputs.hidden_states
+        layers = self.config.vision_feature_layer
+        layers = [layers] if isinstance(layers, int) else layers
+        patch_features = torch.cat([self._patch_tokens(hidden_states[i]) for i in layers], dim=-1)
+        tokens = []
+        if not (self.config.use_gac and self.config.gac_mode == "replace"):
+            tokens.append(self.multi_modal_projector(patch_features))
+        if self.gac is not None:
+            global_tokens = torch.stack([self._global_token(hidden_states[i]) for i in self.config.tapped_layers], 1)
+            tokens.append(self.gac(global_tokens, patch_features))
+        return torch.cat(tokens, dim=1)
+
+    def get_placeholder_mask(self, input_ids: torch.LongTensor, image_features: torch.Tensor) -> torch.Tensor:
+        """Boolean mask of the `<image>` placeholders; raises when their count differs from the visual tokens."""
+        mask = input_ids == self.config.image_token_id
+        n_tokens, n_features = int(mask.sum()), image_features.shape[0] * image_features.shape[1]
+        if n_tokens != n_features:
+            raise ValueError(
+                f"Image features and image tokens do not match, tokens: {n_tokens}, features: {n_features} "
+                f"({image_features.shape[0]} image(s) x {image_features.shape[1]} visual tokens). Each image needs "
+                f"exactly {self.config.num_image_tokens} '<image>' tokens: build inputs with IFASProcessor and never "
+                "truncate them."
+            )
+        return mask
+
+    def forward(
+        self,
+        input_ids: torch.LongTensor | None = None,
+        pixel_values: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        position_ids: torch.LongTensor | None = None,
+        inputs_embeds: torch.Tensor | None = None,
+        **kwargs,
+    ):
+        if (input_ids is None) == (inputs_embeds is None):
+            raise ValueError("Pass exactly one of input_ids or inputs_embeds")
+        image_features = None
+        if inputs_embeds is None:
+            inputs_embeds = self.get_input_embeddings()(input_ids)
+            if pixel_values is not None and (input_ids == self.config.image_token_id).any():
+                vision_dtype = next(self.vision_tower.parameters()).dtype
+                image_features = self.get_image_features(pixel_values.to(vision_dtype))
+                image_features = image_features.to(inputs_embeds.device, inputs_embeds.dtype)
+                mask = self.get_placeholder_mask(input_ids, image_features).unsqueeze(-1)
+                inputs_embeds = inputs_embeds.masked_scatter(mask, image_features)
+        outputs = self.language_model(
+            attention_mask=attention_mask, position_ids=position_ids, inputs_embeds=inputs_embeds, **kwargs
+        )
+        outputs["image_hidden_states"] = image_features
+        return outputs
+
+
+class IFASForConditionalGeneration(IFASPreTrainedModel, GenerationMixin):
+    """I-FAS: answers "Is this photo of a real person?" with "Yes"/"No", then an explanation.
+
+    Example:
+
+    ```python
+    >>> from transformers import AutoModelForImageTextToText, AutoProcessor
+    >>> model = AutoModelForImageTextToText.from_pretrained("path/to/ifas", trust_remote_code=True)
+    >>> processor = AutoProcessor.from_pretrained("path/to/ifas", trust_remote_code=True)
+    >>> p_live = model.score(processor, ["face.jpg"])            # one forward pass, no generation
+    >>> model.judge(processor, ["face.jpg"])[0]["explanation"]    # judgment, P(live) and the explanation
+    ```
+    """
+
+    _tied_weights_keys = {"lm_head.weight": "model.language_model.embed_tokens.weight"}
+
+    def __init__(self, config: IFASConfig):
+        super().__init__(config)
+        self.model = IFASModel(config)
+        self.lm_head = nn.Linear(config.text_config.hidden_size, config.text_config.vocab_size, bias=False)
+        self.post_init()
+
+    def get_input_embeddings(self) -> nn.Module:
+        return self.model.get_input_embeddings()
+
+    def set_input_embeddings(self, value: nn.Module) -> None:
+        self.model.set_input_embeddings(value)
+
+    def get_output_embeddings(self) -> nn.Module:
+        return self.lm_head
+
+    def set_output_embeddings(self, value: nn.Module) -> None:
+        self.lm_head = value
+
+    def get_image_features(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        return self.model.get_image_features(pixel_values)
+
+    def forward(
+        self,
+        input_ids: torch.LongTensor | None = None,
+        pixel_values: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        position_ids: torch.LongTensor | None = None,
+        inputs_embeds: torch.Tensor | None = None,
+        labels: torch.LongTensor | None = None,
+        logits_to_keep: int | torch.Tensor = 0,
+        **kwargs,
+    ) -> IFASCausalLMOutputWithPast:
+        outputs = self.model(
+            input_ids=input_ids,
+            pixel_values=pixel_values,
+            attention_mask=attention_mask,
+            position_ids=position_ids,
+            inputs_embeds=inputs_embeds,
+            **kwargs,
+        )
+        hidden_states = outputs["last_hidden_state"]
+        if isinstance(logits_to_keep, int):
+            hidden_states = hidden_states[:, -logits_to_keep:] if logits_to_keep > 0 else hidden_states
+        else:
+            hidden_states = hidden_states[:, logits_to_keep]
+        logits = self.lm_head(hidden_states)
+        loss = None
+        if labels is not None:
+            loss = self.loss_function(
+                logits=logits, labels=labels, vocab_size=self.config.text_config.vocab_size, **kwargs
+            )
+        extras = {key: value for key, value in outputs.items() if key != "last_hidden_state"}
+        return IFASCausalLMOutputWithPast(loss=loss, logits=logits, **extras)
+
+    def judgment_token_ids(self) -> tuple[int, int]:
+        """(live_id, spoof_id) of the judgment words; set from the tokenizer by the processor-aware builders."""
+        ids = self.config.judgment_token_ids
+        if not ids or len(ids) != 2:
+            raise ValueError(
+                "config.judgment_token_ids is not set: call processor.judgment_token_ids() and store it in "
+                "model.config.judgment_token_ids (the builders in ifas_build.py do this)"
+            )
+        return int(ids[0]), int(ids[1])
+
+    @torch.no_grad()
+    def score_inputs(self, input_ids, pixel_values, attention_mask=None) -> torch.Tensor:
+        """P(live) from one forward pass over left-padded prompts ending at the answer position."""
+        if attention_mask is not None and not bool(attention_mask[:, -1].all()):
+            raise ValueError("score_inputs needs left-padded prompts (the last position of every row must be real)")
+        logits = self(
+            input_ids=input_ids, pixel_values=pixel_values, attention_mask=attention_mask, logits_to_keep=1,
+            use_cache=False,
+        ).logits[:, -1]
+        live_id, spoof_id = self.judgment_token_ids()
+        pair = torch.stack([logits[:, live_id], logits[:, spoof_id]], dim=-1).float()
+        return pair.softmax(dim=-1)[:, 0]
+
+    def decision_threshold(self) -> float:
+        """The calibrated operating threshold on P(live), or 0.5 while uncalibrated."""
+        return 0.5 if self.config.threshold is None else float(self.config.threshold)
+
+    def score(self, processor, images, question: str | None = None, batch_size: int = 8) -> torch.Tensor:
+        """P(live) for each image (paths, bytes or PIL images); raises `ValueError` naming an unreadable input.
+
+        >>> p_live = model.score(processor, ["face.jpg", pil_image])  # tensor of shape (2,)
+        """
+        scores = []
+        for start in range(0, len(images), batch_size):
+            inputs = processor.prepare_inputs(images[start : start + batch_size], question=question)
+            inputs = inputs.to(self.device)
+            scores.append(self.score_inputs(inputs["input_ids"], inputs["pixel_values"], inputs["attention_mask"]))
+        return torch.cat(scores).cpu() if scores else torch.empty(0)
+
+    @torch.no_grad()
+    def judge(
+        self, processor, images, question: str | None = None, max_new_tokens: int = 48, batch_size: int = 8,
+        **generate_kwargs,
+    ) -> list[dict]:
+        """Judgment, P(live) and explanation per image.
+
+        The judgment is P(live) >= `decision_threshold()`; the explanation is generated after that judgment
+        word, so the text always explains the decision that was made.
+
+        >>> model.judge(processor, ["face.jpg"])[0]
+        {'judgment': 'No', 'is_live': False, 'p_live': 0.03, 'explanation': 'The face is printed on paper ...'}
+        """
+        live_id, spoof_id = self.judgment_token_ids()
+        live_word, spoof_word = self.config.judgment_words
+        threshold = self.decision_threshold()
+        results = []
+        for start in range(0, len(images), batch_size):
+            inputs = processor.prepare_inputs(images[start : start + batch_size], question=question).to(self.device)
+            p_live = self.score_inputs(inputs["input_ids"], inputs["pixel_values"], inputs["attention_mask"])
+            is_live = p_live >= threshold
+            judgment_ids = torch.where(is_live, live_id, spoof_id).to(inputs["input_ids"].dtype).unsqueeze(1)
+            generated = self.generate(
+                input_ids=torch.cat([inputs["input_ids"], judgment_ids], dim=1),
+                attention_mask=torch.cat([inputs["attention_mask"], torch.ones_like(judgment_ids)], dim=1),
+                pixel_values=inputs["pixel_values"],
+                max_new_tokens=max_new_tokens,
+                do_sample=False,
+                **generate_kwargs,
+            )
+            new_tokens = generated[:, inputs["input_ids"].shape[1] + 1 :]
+            texts = processor.batch_decode(new_tokens, skip_special_tokens=True)
+            for live, score, text in zip(is_live.tolist(), p_live.tolist(), texts):
+                results.append(
+                    {
+                        "judgment": live_word if live else spoof_word,
+                        "is_live": bool(live),
+                        "p_live": float(score),
+                        "explanation": text.lstrip(" .:,").strip(),
+                    }
+                )
+        return results
+
+
+IFASForConditionalGeneration.register_for_auto_class("AutoModelForImageTextToText")
+
+__all__ = ["IFASPreTrainedModel", "IFASModel", "IFASForConditionalGeneration"]
