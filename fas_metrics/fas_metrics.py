@@ -1,0 +1,297 @@
+"""Face anti-spoofing metrics with stated conventions, as functions and as a local `evaluate` module.
+
+Conventions (every number below follows them):
+
+* Scores are P(live): higher means "more live". Labels follow the data contract: 0 = live (bona fide),
+  1 = spoof (attack). Live is the POSITIVE class of the ROC.
+* Decision rule: a sample is accepted as live when ``score >= threshold``; tied scores always fall on the
+  same side of a threshold.
+* Rates are fractions in [0, 1]:
+  - FPR = APCER (pooled over all attacks) = FAR = share of spoof samples accepted as live;
+  - FNR = BPCER = FRR = share of live samples rejected; TPR = 1 - BPCER = share of live samples accepted.
+  - HTER = (APCER + BPCER) / 2 with APCER pooled over all spoofs (the FAS papers' HTER).
+  - ISO/IEC 30107-3: APCER per attack type (PAI species) = share of that type's spoofs accepted as live;
+    ``apcer_max`` = the worst type (the pooled APCER when no attack types are given); ACER = (apcer_max + BPCER) / 2.
+* ROC: ``sklearn.metrics.roc_curve(label == 0, score, drop_intermediate=False)``, whose thresholds are the
+  distinct observed scores (plus +inf, "accept nothing"); AUC = ``roc_auc_score`` (ties count one half).
+* EER: where the linearly interpolated ROC crosses FNR = FPR. EER threshold: the observed score whose ROC point
+  has the smallest |FNR - FPR|; on a tie the higher (stricter) threshold wins. It is never +inf.
+* HTER (headline, key ``hter``): at a threshold chosen on a DEV set (``choose_threshold`` = the dev set's EER
+  threshold) or given as ``dev_threshold``. With no dev information it is None: the test threshold is never
+  used silently.
+* Oracle HTER (key ``hter_oracle``): HTER at the TEST set's own EER threshold, the FLIP/SAFAS convention;
+  optimistic, reported only for comparison with those papers. It equals the EER up to the ROC's step size.
+* TPR@FPR=x: the largest TPR (live accepted) among ROC thresholds whose FPR (spoofs accepted as live) is <= x,
+  without interpolation; its resolution is 1 / number of spoofs (0 spoofs allowed when x * n_spoof < 1).
+* Video level (``video_level=True``): frame scores are averaged per ``video_id`` first (FLIP); all frames of a
+  video must share one label (and attack type). The dev set is aggregated the same way.
+* A set with only one class: AUC, EER, oracle HTER and TPR@FPR raise ValueError (so does
+  ``compute_fas_metrics``); ``operating_point_metrics`` still gives APCER (all-spoof set) or BPCER (all-live set).
+
+Example:
+    >>> from fas_metrics import compute_fas_metrics
+    >>> m = compute_fas_metrics([0.9, 0.8, 0.3, 0.1], [0, 0, 1, 1], dev_threshold=0.5)
+    >>> m["auc"], m["eer"], m["hter"], m["hter_oracle"]
+    (1.0, 0.0, 0.0, 0.0)
+
+    >>> import evaluate
+    >>> metric = evaluate.load("/abs/path/to/fas_metrics")  # doctest: +SKIP
+    >>> metric.compute(predictions=[0.9, 0.8, 0.3, 0.1], references=[0, 0, 1, 1])["auc"]  # doctest: +SKIP
+    1.0
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import datasets
+import evaluate
+import numpy as np
+from sklearn.metrics import roc_auc_score, roc_curve
+
+LABEL_LIVE = 0
+LABEL_SPOOF = 1
+NO_ATTACK = "none"
+FPR_TARGETS = {"tpr_at_fpr_1pct": 1e-2, "tpr_at_fpr_0.1pct": 1e-3}
+
+
+def _as_scores_labels(scores, labels, where: str = "") -> tuple[np.ndarray, np.ndarray]:
+    scores = np.asarray(scores, dtype=np.float64).reshape(-1)
+    labels = np.asarray(labels).reshape(-1)
+    prefix = f"{where}: " if where else ""
+    if scores.shape != labels.shape:
+        raise ValueError(f"{prefix}{scores.size} scores but {labels.size} labels")
+    if scores.size == 0:
+        raise ValueError(f"{prefix}no samples")
+    if not np.all(np.isfinite(scores)):
+        raise ValueError(f"{prefix}{int(np.sum(~np.isfinite(scores)))} scores are NaN or infinite")
+    bad = ~np.isin(labels, (LABEL_LIVE, LABEL_SPOOF))
+    if bad.any():
+        raise ValueError(f"{prefix}labels must be 0 (live) or 1 (spoof); found {sorted(set(labels[bad].tolist()))[:5]}")
+    return scores, labels.astype(np.int64)
+
+
+def _require_both_classes(labels: np.ndarray, what: str) -> None:
+    n_live = int(np.sum(labels == LABEL_LIVE))
+    n_spoof = labels.size - n_live
+    if n_live == 0 or n_spoof == 0:
+        raise ValueError(
+            f"{what} needs both live and spoof samples; got {n_live} live and {n_spoof} spoof. "
+            "For APCER/BPCER at a fixed threshold use operating_point_metrics(scores, labels, threshold)."
+        )
+
+
+def aggregate_by_video(scores, labels, video_ids, attack_types=None):
+    """Average frame scores per video; return ``(scores, labels, video_ids, attack_types)`` arrays.
+
+    Videos keep the order of their first frame. Raises ValueError when a video mixes labels or attack types.
+
+    >>> aggregate_by_video([0.25, 0.75, 0.9], [1, 1, 0], ["a", "a", "b"])[0].tolist()
+    [0.5, 0.9]
+    """
+    scores, labels = _as_scores_labels(scores, labels, "aggregate_by_video")
+    video_ids = np.asarray(video_ids, dtype=object).reshape(-1)
+    if video_ids.size != scores.size:
+        raise ValueError(f"aggregate_by_video: {scores.size} scores but {video_ids.size} video_ids")
+    _, first, inverse = np.unique(video_ids.astype(str), return_index=True, return_inverse=True)
+    order = np.argsort(first)
+    rank = np.empty_like(order)
+    rank[order] = np.arange(order.size)
+    group = rank[inverse]
+    counts = np.bincount(group)
+    video_scores = np.bincount(group, weights=scores) / counts
+    video_labels = labels[first[order]]
+    mixed = video_labels[group] != labels
+    if attack_types is not None:
+        attack_types = np.asarray(attack_types, dtype=object).reshape(-1)
+        if attack_types.size != scores.size:
+            raise ValueError(f"aggregate_by_video: {scores.size} scores but {attack_types.size} attack_types")
+        video_attacks = attack_types[first[order]]
+        mixed |= video_attacks[group] != attack_types
+    else:
+        video_attacks = None
+    if mixed.any():
+        raise ValueError(f"aggregate_by_video: video {video_ids[np.argmax(mixed)]!r} mixes labels or attack types")
+    return video_scores, video_labels, video_ids[first[order]], video_attacks
+
+
+def _roc(scores: np.ndarray, labels: np.ndarray):
+    fpr, tpr, thresholds = roc_curve(labels == LABEL_LIVE, scores, drop_intermediate=False)
+    return fpr, tpr, thresholds
+
+
+def roc_auc(scores, labels) -> float:
+    """ROC AUC with live as the positive class (1.0 = every live scores above every spoof)."""
+    scores, labels = _as_scores_labels(scores, labels, "roc_auc")
+    _require_both_classes(labels, "AUC")
+    return float(roc_auc_score(labels == LABEL_LIVE, scores))
+
+
+def _eer_from_roc(fpr, tpr, thresholds) -> tuple[float, float, int]:
+    gap = (1.0 - tpr) - fpr  # FNR - FPR: 1 at +inf, non-increasing, -1 at the lowest score
+    k = int(np.argmax(gap <= 0))
+    if gap[k] == 0:
+        eer = float(fpr[k])
+    else:
+        weight = gap[k - 1] / (gap[k - 1] - gap[k])
+        eer = float(fpr[k - 1] + weight * (fpr[k] - fpr[k - 1]))
+    best = k - 1 if k > 1 and abs(gap[k - 1]) <= abs(gap[k]) else k
+    return eer, float(thresholds[best]), best
+
+
+def equal_error_rate(scores, labels) -> tuple[float, float]:
+    """Return ``(eer, eer_threshold)``; see the module docstring for the exact rule.
+
+    >>> equal_error_rate([0.9, 0.6, 0.7, 0.1], [0, 0, 1, 1])
+    (0.5, 0.7)
+    """
+    scores, labels = _as_scores_labels(scores, labels, "equal_error_rate")
+    _require_both_classes(labels, "EER")
+    eer, threshold, _ = _eer_from_roc(*_roc(scores, labels))
+    return eer, threshold
+
+
+def choose_threshold(dev_scores, dev_labels, dev_video_ids=None) -> float:
+    """The operating threshold: the EER threshold of a dev set (video level when ``dev_video_ids`` is given)."""
+    if dev_video_ids is not None:
+        dev_scores, dev_labels, _, _ = aggregate_by_video(dev_scores, dev_labels, dev_video_ids)
+    return equal_error_rate(dev_scores, dev_labels)[1]
+
+
+def tpr_at_fpr(scores, labels, max_fpr: float) -> float:
+    """Largest TPR (live accepted) whose FPR (spoofs accepted as live) is <= ``max_fpr``; no interpolation."""
+    scores, labels = _as_scores_labels(scores, labels, "tpr_at_fpr")
+    _require_both_classes(labels, "TPR@FPR")
+    fpr, tpr, _ = _roc(scores, labels)
+    return float(tpr[fpr <= max_fpr].max())
+
+
+def operating_point_metrics(scores, labels, threshold: float, attack_types=None) -> dict:
+    """APCER (pooled and per attack type), BPCER, ACER and HTER at ``threshold`` (accept live if score >= it).
+
+    Defined on one-class sets: a rate whose class is absent is None, and so are HTER/ACER.
+
+    >>> operating_point_metrics([0.9, 0.2], [1, 1], 0.5, ["print", "replay"])["apcer_per_type"]
+    {'print': 1.0, 'replay': 0.0}
+    """
+    scores, labels = _as_scores_labels(scores, labels, "operating_point_metrics")
+    accepted = scores >= threshold
+    spoof = labels == LABEL_SPOOF
+    live = ~spoof
+    apcer = float(accepted[spoof].mean()) if spoof.any() else None
+    bpcer = float(1.0 - accepted[live].mean()) if live.any() else None
+    per_type = {}
+    if attack_types is not None:
+        attack_types = np.asarray(attack_types, dtype=object).reshape(-1)
+        if attack_types.size != scores.size:
+            raise ValueError(f"operating_point_metrics: {scores.size} scores but {attack_types.size} attack_types")
+        wrong = spoof == (attack_types == NO_ATTACK)
+        if wrong.any():
+            i = int(np.argmax(wrong))
+            raise ValueError(f"sample {i}: label {labels[i]} contradicts attack_type {attack_types[i]!r}")
+        for attack in sorted(set(attack_types[spoof].tolist())):
+            per_type[attack] = float(accepted[attack_types == attack].mean())
+    apcer_max = max(per_type.values()) if per_type else apcer
+    both = apcer is not None and bpcer is not None
+    return {
+        "threshold": float(threshold),
+        "apcer": apcer,
+        "apcer_per_type": per_type,
+        "apcer_max": apcer_max,
+        "bpcer": bpcer,
+        "acer": (apcer_max + bpcer) / 2 if both else None,
+        "hter": (apcer + bpcer) / 2 if both else None,
+    }
+
+
+def _dev_threshold(dev_threshold, dev_predictions, dev_references, dev_video_ids, video_level):
+    if dev_threshold is not None and dev_predictions is not None:
+        raise ValueError("give either dev_threshold or dev_predictions/dev_references, not both")
+    if dev_threshold is not None:
+        if not np.isfinite(dev_threshold):
+            raise ValueError(f"dev_threshold must be finite, got {dev_threshold!r}")
+        return float(dev_threshold), "dev_threshold"
+    if dev_predictions is None:
+        return None, None
+    if dev_references is None:
+        raise ValueError("dev_predictions needs dev_references")
+    if video_level and dev_video_ids is None:
+        raise ValueError("video_level=True needs dev_video_ids so the dev threshold is chosen on video scores too")
+    return choose_threshold(dev_predictions, dev_references, dev_video_ids if video_level else None), "dev_set"
+
+
+def compute_fas_metrics(
+    predictions: Sequence[float],
+    references: Sequence[int],
+    *,
+    video_ids: Sequence[str] | None = None,
+    attack_types: Sequence[str] | None = None,
+    video_level: bool = False,
+    dev_threshold: float | None = None,
+    dev_predictions: Sequence[float] | None = None,
+    dev_references: Sequence[int] | None = None,
+    dev_video_ids: Sequence[str] | None = None,
+) -> dict:
+    """All FAS metrics of one test set; keys and conventions are in the module docstring.
+
+    Returns a JSON-ready dict: ``level, num_samples, num_live, num_spoof, auc, eer, eer_threshold, hter_oracle,
+    tpr_at_fpr_1pct, tpr_at_fpr_0.1pct, threshold, threshold_source`` and, at ``threshold``, ``hter, apcer,
+    apcer_per_type, apcer_max, bpcer, acer`` (None, and ``apcer_per_type`` empty, when no dev information is given).
+    """
+    scores, labels = _as_scores_labels(predictions, references, "compute_fas_metrics")
+    if video_level:
+        if video_ids is None:
+            raise ValueError("video_level=True needs video_ids")
+        scores, labels, _, attack_types = aggregate_by_video(scores, labels, video_ids, attack_types)
+    _require_both_classes(labels, "compute_fas_metrics (AUC, EER, oracle HTER, TPR@FPR)")
+    threshold, source = _dev_threshold(dev_threshold, dev_predictions, dev_references, dev_video_ids, video_level)
+
+    fpr, tpr, thresholds = _roc(scores, labels)
+    eer, eer_threshold, eer_index = _eer_from_roc(fpr, tpr, thresholds)
+    results = {
+        "level": "video" if video_level else "frame",
+        "num_samples": int(labels.size),
+        "num_live": int(np.sum(labels == LABEL_LIVE)),
+        "num_spoof": int(np.sum(labels == LABEL_SPOOF)),
+        "auc": float(roc_auc_score(labels == LABEL_LIVE, scores)),
+        "eer": eer,
+        "eer_threshold": eer_threshold,
+        "hter_oracle": float((fpr[eer_index] + 1.0 - tpr[eer_index]) / 2),
+        **{key: float(tpr[fpr <= target].max()) for key, target in FPR_TARGETS.items()},
+        "threshold": threshold,
+        "threshold_source": source,
+    }
+    if threshold is None:
+        results.update(apcer=None, apcer_per_type={}, apcer_max=None, bpcer=None, acer=None, hter=None)
+    else:
+        point = operating_point_metrics(scores, labels, threshold, attack_types)
+        results.update({key: value for key, value in point.items() if key != "threshold"})
+    return results
+
+
+_INPUTS = """
+Args:
+    predictions (list of float): P(live) per sample (frame).
+    references (list of int): 0 = live, 1 = spoof (the ifas data contract).
+    video_ids (list of str, optional): video of each sample; needed for video_level.
+    attack_types (list of str, optional): attack type per sample ("none" for live) for per-type APCER.
+    video_level (bool): average frame scores per video first.
+    dev_threshold (float, optional) or dev_predictions/dev_references[/dev_video_ids]: the operating threshold.
+Returns: the dict of compute_fas_metrics (auc, eer, eer_threshold, hter, hter_oracle, apcer_*, bpcer, acer, tpr_at_fpr_*).
+"""
+
+
+class FasMetrics(evaluate.Metric):
+    """`evaluate` wrapper of `compute_fas_metrics`: video_ids/attack_types/dev_* are `compute` keyword arguments."""
+
+    def _info(self):
+        return evaluate.MetricInfo(
+            description=__doc__,
+            citation="ISO/IEC 30107-3:2023 Biometric presentation attack detection - Part 3: Testing and reporting.",
+            inputs_description=_INPUTS,
+            features=datasets.Features({"predictions": datasets.Value("float64"), "references": datasets.Value("int64")}),
+            reference_urls=["https://www.iso.org/standard/79520.html"],
+        )
+
+    def _compute(self, predictions, references, **kwargs):
+        return compute_fas_metrics(predictions, references, **kwargs)

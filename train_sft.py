@@ -1,0 +1,261 @@
+"""Fine-tune I-FAS with the Lopsided LM (L-LM) loss: a TRL `SFTTrainer` subclass, LoRA, accelerate.
+
+    L = α · L_judgment + (1 − α) · L_interpretation          (α = --judgment_weight, default 0.7)
+
+L_judgment is the mean cross-entropy over the judgment tokens (the first answer token, Yes/No) and
+L_interpretation the mean over the other supervised answer tokens. Each mean runs over its own tokens across
+the whole gradient-accumulation step and all processes, so the loss and its gradient do not depend on how a global
+batch is split into micro-batches or ranks (counts come from `get_batch_samples`, all-gathered).
+
+Usage (one CPU to many GPUs, same script):
+
+    accelerate launch train_sft.py --model_name_or_path outputs/tiny-ifas --dataset_path data/synthfas \\
+        --output_dir outputs/run --max_steps 100
+    accelerate launch --config_file configs/accelerate/deepspeed_zero2.yaml train_sft.py --config configs/ocim_m.yaml
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from peft import LoraConfig, get_peft_model
+from transformers import set_seed
+from trl import ModelConfig, SFTConfig, SFTTrainer, TrlParser
+
+from ifas_build import from_backbones, save_checkpoint
+from modeling_ifas import IFASForConditionalGeneration
+from processing_ifas import IFASProcessor
+from sft_data import IFASCollator, check_lengths, drop_unreadable_images, load_training_split
+
+logger = logging.getLogger(__name__)
+LANGUAGE_MODEL_LORA_TARGETS = r".*language_model.*\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)"
+
+
+@dataclass
+class IFASSFTConfig(SFTConfig):
+    """`SFTConfig` with the L-LM weight and I-FAS defaults (custom collator, logits kept, bf16 only on GPUs)."""
+
+    judgment_weight: float = field(default=0.7, metadata={"help": "α of the L-LM loss, in [0, 1]."})
+    loss_type: str = field(default="nll", metadata={"help": "Kept 'nll': the L-LM loss needs the logits."})
+    bf16: bool | None = field(default=None, metadata={"help": "bf16 mixed precision; default: on when CUDA has it."})
+    gradient_checkpointing: bool = field(default=False, metadata={"help": "Trade compute for memory."})
+    remove_unused_columns: bool = field(default=False, metadata={"help": "Kept False: the collator reads rows."})
+    max_length: int | None = field(default=None, metadata={"help": "Refuse rows longer than this (never truncate)."})
+    dataset_kwargs: dict | None = field(default_factory=lambda: {"skip_prepare_dataset": True})
+
+    def __post_init__(self):
+        if self.bf16 is None:
+            self.bf16 = bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported()) and not self.fp16
+        if not 0.0 <= self.judgment_weight <= 1.0:
+            raise ValueError(f"judgment_weight must be in [0, 1], got {self.judgment_weight}")
+        super().__post_init__()
+
+
+@dataclass
+class IFASScriptArguments:
+    """Data, model construction and freezing options of `train_sft.py`."""
+
+    dataset_path: list[str] = field(default_factory=list, metadata={"help": "Saved contract DatasetDict(s)."})
+    dataset_train_split: str = "train"
+    dataset_eval_split: str | None = None
+    vision_model_name_or_path: str | None = field(default=None, metadata={"help": "Build from this vision tower."})
+    text_model_name_or_path: str | None = field(default=None, metadata={"help": "... and this causal LM."})
+    image_size: int | None = None
+    gac_num_queries: int = 32
+    use_gac: bool = True
+    freeze_vision_tower: bool = True
+    freeze_language_model: bool = False
+    train_connector_only: bool = field(default=False, metadata={"help": "Train only the projector and GAC."})
+    merge_lora: bool = field(default=True, metadata={"help": "Merge LoRA into the final complete checkpoint."})
+    check_images: bool = field(default=True, metadata={"help": "Decode every image first; skip unreadable rows."})
+
+
+def answer_span_masks(shifted_labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Judgment mask (first supervised token of each row) and interpretation mask (the other supervised tokens)."""
+    valid = shifted_labels != -100
+    first = valid & (valid.long().cumsum(dim=1) == 1)
+    return first, valid & ~first
+
+
+def lopsided_loss_terms(logits: torch.Tensor, labels: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Summed cross-entropy and token counts of the judgment and interpretation spans (labels unshifted)."""
+    shifted_logits, shifted_labels = logits[:, :-1].float(), labels[:, 1:]
+    judgment, interpretation = answer_span_masks(shifted_labels)
+    token_loss = F.cross_entropy(
+        shifted_logits.reshape(-1, shifted_logits.shape[-1]), shifted_labels.reshape(-1), ignore_index=-100,
+        reduction="none",
+    ).view_as(shifted_labels)
+    correct = (shifted_logits.argmax(-1) == shifted_labels) & judgment
+    return {
+        "judgment_sum": (token_loss * judgment).sum(),
+        "interpretation_sum": (token_loss * interpretation).sum(),
+        "judgment_count": judgment.sum(),
+        "interpretation_count": interpretation.sum(),
+        "judgment_correct": correct.sum(),
+    }
+
+
+def lopsided_loss(terms: dict, alpha: float, judgment_count, interpretation_count) -> torch.Tensor:
+    """α·(judgment_sum / judgment_count) + (1−α)·(interpretation_sum / interpretation_count); empty spans add 0."""
+    judgment = terms["judgment_sum"] / judgment_count.clamp(min=1)
+    interpretation = terms["interpretation_sum"] / interpretation_count.clamp(min=1)
+    return alpha * judgment + (1.0 - alpha) * interpretation
+
+
+class IFASSFTTrainer(SFTTrainer):
+    """`SFTTrainer` whose `compute_loss` is the L-LM loss; logs loss_judgment, loss_interpretation and
+    judgment_accuracy."""
+
+    loss_is_scaled_for_ga = True
+
+    def get_batch_samples(self, epoch_iterator, num_batches, device):
+        batch_samples, num_items_in_batch = super().get_batch_samples(epoch_iterator, num_batches, device)
+        judgment, interpretation = torch.zeros((), dtype=torch.long), torch.zeros((), dtype=torch.long)
+        for batch in batch_samples:
+            j, i = answer_span_masks(batch["labels"][:, 1:])
+            judgment, interpretation = judgment + j.sum(), interpretation + i.sum()
+        counts = torch.stack([judgment, interpretation]).to(device)
+        if self.accelerator.num_processes > 1:
+            counts = self.accelerator.gather(counts.unsqueeze(0)).sum(0)
+        self._step_counts = counts
+        return batch_samples, num_items_in_batch
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        labels = inputs.pop("labels")
+        outputs = model(**inputs, use_cache=False)
+        terms = lopsided_loss_terms(outputs.logits, labels)
+        alpha = self.args.judgment_weight
+        if model.training and getattr(self, "_step_counts", None) is not None:
+            judgment_count, interpretation_count = self._step_counts
+            loss = lopsided_loss(terms, alpha, judgment_count, interpretation_count)
+            loss = loss * self.accelerator.num_processes  # DDP averages gradients over ranks
+        else:
+            loss = lopsided_loss(terms, alpha, terms["judgment_count"], terms["interpretation_count"])
+        self._log_terms(terms, "train" if model.training else "eval")
+        return (loss, outputs) if return_outputs else loss
+
+    def _log_terms(self, terms: dict, mode: str) -> None:
+        stats = torch.stack([terms[key].detach().float() for key in (
+            "judgment_sum", "interpretation_sum", "judgment_count", "interpretation_count", "judgment_correct")])
+        j_sum, i_sum, j_count, i_count, correct = self.accelerator.gather_for_metrics(stats.unsqueeze(0)).sum(0)
+        metrics = self._metrics[mode]
+        metrics["loss_judgment"].append((j_sum / j_count.clamp(min=1)).item())
+        metrics["loss_interpretation"].append((i_sum / i_count.clamp(min=1)).item())
+        metrics["judgment_accuracy"].append((correct / j_count.clamp(min=1)).item())
+
+
+def freeze(model: IFASForConditionalGeneration, script_args: IFASScriptArguments) -> None:
+    """Freeze the vision tower and/or the language model (and its head/embeddings) as asked."""
+    freeze_language = script_args.freeze_language_model or script_args.train_connector_only
+    if script_args.freeze_vision_tower or script_args.train_connector_only:
+        model.model.vision_tower.requires_grad_(False)
+    if freeze_language:
+        model.model.language_model.requires_grad_(False)
+        model.lm_head.requires_grad_(False)
+
+
+def freeze_unused_parameters(model: IFASForConditionalGeneration, processor: IFASProcessor) -> list[str]:
+    """Freeze trainable parameters that get no gradient (e.g. a tower's final norm or pooler) so DDP does not
+    wait for them; one dry forward/backward on a blank image finds them."""
+    from PIL import Image
+
+    size = processor.image_processor.size
+    collator = IFASCollator(processor)
+    batch = collator([{"image": Image.new("RGB", (size["width"], size["height"])), "label": 1, "caption": "x"}])
+    model.zero_grad(set_to_none=True)
+    model.train()
+    lopsided_loss(lopsided_loss_terms(model(**{k: v for k, v in batch.items() if k != "labels"}).logits,
+                                      batch["labels"]), 0.5, torch.tensor(1), torch.tensor(1)).backward()
+    unused = [name for name, p in model.named_parameters() if p.requires_grad and p.grad is None]
+    for name, parameter in model.named_parameters():
+        if name in unused:
+            parameter.requires_grad_(False)
+    model.zero_grad(set_to_none=True)
+    return unused
+
+
+def load_model_and_processor(model_args: ModelConfig, script_args: IFASScriptArguments):
+    """An I-FAS checkpoint (`--model_name_or_path`) or one built from `--vision/text_model_name_or_path`."""
+    if script_args.vision_model_name_or_path and script_args.text_model_name_or_path:
+        return from_backbones(
+            script_args.vision_model_name_or_path, script_args.text_model_name_or_path, script_args.image_size,
+            gac_num_queries=script_args.gac_num_queries, use_gac=script_args.use_gac,
+        )
+    if not model_args.model_name_or_path:
+        raise ValueError("give --model_name_or_path, or both --vision_model_name_or_path and --text_model_name_or_path")
+    model = IFASForConditionalGeneration.from_pretrained(model_args.model_name_or_path)
+    processor = IFASProcessor.from_pretrained(model_args.model_name_or_path, trust_remote_code=True)
+    return model, processor
+
+
+def apply_lora(model, model_args: ModelConfig):
+    """LoRA on the language model only; the projector and GAC are trained in full (`modules_to_save`)."""
+    config = LoraConfig(
+        r=model_args.lora_r, lora_alpha=model_args.lora_alpha, lora_dropout=model_args.lora_dropout,
+        target_modules=model_args.lora_target_modules or LANGUAGE_MODEL_LORA_TARGETS,
+        modules_to_save=["multi_modal_projector", "gac"], task_type="CAUSAL_LM",
+    )
+    return get_peft_model(model, config)
+
+
+def build_trainer(script_args, training_args, model_args) -> IFASSFTTrainer:
+    """Everything `main` does before `train()`: data checks, model, freezing, LoRA, trainer."""
+    set_seed(training_args.seed)
+    if not script_args.dataset_path:
+        raise ValueError("give at least one --dataset_path (a saved contract DatasetDict)")
+    train_dataset = load_training_split(script_args.dataset_path, script_args.dataset_train_split)
+    eval_dataset = None
+    if script_args.dataset_eval_split:
+        eval_dataset = load_training_split(script_args.dataset_path, script_args.dataset_eval_split)
+    if script_args.check_images:
+        train_dataset, skipped = drop_unreadable_images(train_dataset, "train")
+        if skipped:
+            logger.warning("skipped %d unreadable training image(s)", len(skipped))
+    model, processor = load_model_and_processor(model_args, script_args)
+    collator = IFASCollator(processor, max_length=training_args.max_length)
+    check_lengths(train_dataset, collator)
+    freeze(model, script_args)
+    unused = freeze_unused_parameters(model, processor)
+    if unused:
+        logger.info("froze %d parameter(s) that receive no gradient: %s", len(unused), unused[:4])
+    if model_args.use_peft:
+        model = apply_lora(model, model_args)
+    return IFASSFTTrainer(
+        model=model, args=training_args, train_dataset=train_dataset, eval_dataset=eval_dataset,
+        processing_class=processor, data_collator=collator,
+    )
+
+
+def save_final(trainer: IFASSFTTrainer, script_args: IFASScriptArguments) -> str:
+    """Write the complete final checkpoint (LoRA merged when asked) into `output_dir`."""
+    model = trainer.accelerator.unwrap_model(trainer.model)
+    if hasattr(model, "merge_and_unload"):
+        if not script_args.merge_lora:
+            trainer.save_model(trainer.args.output_dir)
+            return trainer.args.output_dir
+        model = model.merge_and_unload()
+    if trainer.accelerator.is_main_process:
+        save_checkpoint(model, trainer.processing_class, trainer.args.output_dir)
+    return trainer.args.output_dir
+
+
+def main(argv: list[str] | None = None) -> str:
+    parser = TrlParser((IFASScriptArguments, IFASSFTConfig, ModelConfig))
+    script_args, training_args, model_args = parser.parse_args_and_config(args=argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    trainer = build_trainer(script_args, training_args, model_args)
+    checkpoint = training_args.resume_from_checkpoint
+    trainer.train(resume_from_checkpoint=checkpoint)
+    path = save_final(trainer, script_args)
+    trainer.accelerator.wait_for_everyone()
+    if trainer.accelerator.is_main_process:
+        logger.info("saved the final I-FAS checkpoint to %s", os.path.abspath(path))
+    return path
+
+
+if __name__ == "__main__":
+    main()
