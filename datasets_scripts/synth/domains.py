@@ -1,0 +1,158 @@
+"""Capture domains of SynthFAS: each pairs one camera with one printer and one screen model.
+
+A domain stands for one FAS corpus recorded with its own devices (like OULU phones or Replay-Attack's webcam),
+so training on some domains and testing on a held-out one mimics cross-domain face anti-spoofing.
+
+Example:
+    >>> from datasets_scripts.synth.domains import DOMAINS, domain_by_name
+    >>> [d.name for d in DOMAINS]
+    ['synth_a', 'synth_b', 'synth_c', 'synth_d']
+    >>> domain_by_name("synth_b").screen.layout
+    'pentile'
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class CameraModel:
+    """Sensor, optics and image signal processor of the device that captures every sample of a domain."""
+
+    name: str
+    sensor_px: int  # sensor pixels across the square face crop (before resizing to the output size)
+    lens_blur: tuple[float, float]  # Gaussian PSF sigma range, sensor px
+    read_noise: float  # read-noise std, fraction of full scale
+    shot_gain: float  # photon-noise variance per unit signal
+    awb_adaptation: float  # share of the illuminant colour the auto white balance removes
+    awb_bias: tuple[float, float, float]  # residual colour cast of the white balance (R, G, B gains)
+    saturation: float
+    contrast: float  # S-curve strength of the tone curve
+    chroma_denoise: float  # sigma of the chroma noise filter, sensor px (0 = none)
+    sharpen: float  # unsharp-mask amount
+    vignetting: float  # relative fall-off at the corners
+    jpeg_quality: tuple[int, int]
+    exposure: float  # mean linear luminance the auto exposure aims at
+
+
+@dataclass(frozen=True)
+class PrinterModel:
+    """Printer, screening and paper used for the print and paper-mask attacks of a domain."""
+
+    name: str
+    screening: str  # "am": rotated clustered-dot CMYK screens (laser, offset); "fm": stochastic dots (inkjet)
+    cell_px: tuple[float, float]  # AM screen period or FM dot size, paper-plane px (2 per sensor px)
+    paper_white: tuple[float, float, float]  # reflectance of the bare paper
+    ink_black: float  # darkest reflectance: light scattered back by the ink/paper surface
+    paper_scatter: float  # lateral light scatter in the paper (optical dot gain), paper px
+    paper_texture: float  # relative std of the fibre texture
+    glossy: bool  # glossy paper reflects a specular highlight, matte paper does not
+    banding: float  # amplitude of the paper-feed density banding (laser engines)
+
+
+@dataclass(frozen=True)
+class ScreenModel:
+    """Display used for the replay attacks of a domain."""
+
+    name: str
+    layout: str  # "rgb_stripe", "bgr_stripe" (LCD) or "pentile" (OLED RGBG diamond)
+    pitch: tuple[float, float]  # sensor px per screen px (depends on screen ppi and viewing distance)
+    gamma: tuple[float, float]  # display transfer exponent
+    white_kelvin: tuple[float, float]  # display white point
+    black_level: float  # emitted black relative to white (LCD backlight leak; OLED ~0)
+    saturation: float  # >1: wide-gamut panel shows the sRGB content over-saturated
+    brightness: tuple[float, float]  # emitted white relative to white paper under the room light
+    pwm_banding: float  # probability of rolling-shutter bands from backlight / OLED PWM dimming
+    fill: float  # share of each screen pixel that emits (the rest is the black matrix)
+
+
+@dataclass(frozen=True)
+class Domain:
+    """One capture domain: the devices and the room light of a simulated corpus."""
+
+    name: str
+    camera: CameraModel
+    printer: PrinterModel
+    screen: ScreenModel
+    room_kelvin: tuple[float, float]  # colour temperature range of the room light
+
+
+DOMAINS = (
+    Domain(
+        name="synth_a",
+        camera=CameraModel(
+            name="laptop_webcam", sensor_px=176, lens_blur=(0.55, 0.9), read_noise=0.012, shot_gain=0.004,
+            awb_adaptation=0.75, awb_bias=(1.0, 1.0, 1.08), saturation=0.85, contrast=0.15, chroma_denoise=1.2,
+            sharpen=0.3, vignetting=0.25, jpeg_quality=(55, 75), exposure=0.17,
+        ),
+        printer=PrinterModel(
+            name="laser_halftone", screening="am", cell_px=(1.5, 3.0), paper_white=(0.88, 0.90, 0.93),
+            ink_black=0.05, paper_scatter=1.0, paper_texture=0.05, glossy=False, banding=0.03,
+        ),
+        screen=ScreenModel(
+            name="laptop_lcd", layout="rgb_stripe", pitch=(0.75, 1.6), gamma=(2.0, 2.3), white_kelvin=(6500, 7500),
+            black_level=0.02, saturation=0.9, brightness=(0.8, 1.4), pwm_banding=0.25, fill=0.75,
+        ),
+        room_kelvin=(3000, 4200),
+    ),
+    Domain(
+        name="synth_b",
+        camera=CameraModel(
+            name="flagship_phone", sensor_px=320, lens_blur=(0.35, 0.6), read_noise=0.003, shot_gain=0.0008,
+            awb_adaptation=0.9, awb_bias=(1.04, 1.0, 0.96), saturation=1.2, contrast=0.3, chroma_denoise=1.5,
+            sharpen=0.9, vignetting=0.1, jpeg_quality=(85, 95), exposure=0.2,
+        ),
+        printer=PrinterModel(
+            name="photo_inkjet_glossy", screening="fm", cell_px=(0.25, 0.25), paper_white=(0.93, 0.93, 0.95),
+            ink_black=0.03, paper_scatter=0.6, paper_texture=0.015, glossy=True, banding=0.0,
+        ),
+        screen=ScreenModel(
+            name="phone_oled", layout="pentile", pitch=(0.55, 1.2), gamma=(2.2, 2.4), white_kelvin=(6800, 8500),
+            black_level=0.001, saturation=1.25, brightness=(1.0, 2.0), pwm_banding=0.45, fill=0.5,
+        ),
+        room_kelvin=(4500, 6500),
+    ),
+    Domain(
+        name="synth_c",
+        camera=CameraModel(
+            name="budget_phone", sensor_px=240, lens_blur=(0.5, 1.0), read_noise=0.008, shot_gain=0.0025,
+            awb_adaptation=0.8, awb_bias=(0.95, 1.04, 0.97), saturation=1.0, contrast=0.2, chroma_denoise=2.5,
+            sharpen=0.6, vignetting=0.2, jpeg_quality=(68, 85), exposure=0.18,
+        ),
+        printer=PrinterModel(
+            name="inkjet_plain", screening="fm", cell_px=(0.5, 0.5), paper_white=(0.86, 0.86, 0.84),
+            ink_black=0.1, paper_scatter=1.6, paper_texture=0.06, glossy=False, banding=0.015,
+        ),
+        screen=ScreenModel(
+            name="tablet_lcd", layout="bgr_stripe", pitch=(0.7, 1.4), gamma=(2.1, 2.4), white_kelvin=(6000, 7000),
+            black_level=0.03, saturation=0.95, brightness=(0.7, 1.3), pwm_banding=0.15, fill=0.7,
+        ),
+        room_kelvin=(3800, 5500),
+    ),
+    Domain(
+        name="synth_d",
+        camera=CameraModel(
+            name="hd_camcorder", sensor_px=288, lens_blur=(0.4, 0.7), read_noise=0.005, shot_gain=0.0015,
+            awb_adaptation=0.95, awb_bias=(1.0, 1.0, 1.0), saturation=1.05, contrast=0.2, chroma_denoise=1.0,
+            sharpen=0.4, vignetting=0.15, jpeg_quality=(80, 92), exposure=0.19,
+        ),
+        printer=PrinterModel(
+            name="colour_laser_coated", screening="am", cell_px=(2.0, 4.0), paper_white=(0.92, 0.92, 0.92),
+            ink_black=0.04, paper_scatter=0.8, paper_texture=0.03, glossy=True, banding=0.02,
+        ),
+        screen=ScreenModel(
+            name="desktop_monitor", layout="rgb_stripe", pitch=(1.0, 2.2), gamma=(2.2, 2.6), white_kelvin=(5800, 6800),
+            black_level=0.015, saturation=1.0, brightness=(0.7, 1.2), pwm_banding=0.1, fill=0.8,
+        ),
+        room_kelvin=(5000, 7000),
+    ),
+)
+
+
+def domain_by_name(name: str) -> Domain:
+    """Return the domain called `name`; raise `KeyError` listing the known domains otherwise."""
+    for domain in DOMAINS:
+        if domain.name == name:
+            return domain
+    raise KeyError(f"unknown SynthFAS domain {name!r}; known: {[d.name for d in DOMAINS]}")
