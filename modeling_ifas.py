@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import nn
-from transformers import AutoModel, GenerationMixin, PreTrainedModel
+from transformers import AutoModel, GenerationMixin, LogitsProcessor, LogitsProcessorList, PreTrainedModel
 from transformers.activations import ACT2FN
 from transformers.modeling_outputs import CausalLMOutputWithPast
 
@@ -118,6 +118,26 @@ class IFASGlobalAwareConnector(nn.Module):
         for block in self.blocks:
             queries = block(queries, patch_features)
         return self.out_proj(self.out_norm(queries))
+
+
+class JudgmentThresholdLogitsProcessor(LogitsProcessor):
+    """At the first generated position, when the model's top token is a judgment word, let the calibrated
+    threshold choose between the two: live word when softmax([live, spoof])[0] >= threshold, else spoof word.
+    Other answers (a free-form question) are left untouched."""
+
+    def __init__(self, live_id: int, spoof_id: int, threshold: float, prompt_length: int):
+        self.live_id, self.spoof_id, self.threshold, self.prompt_length = live_id, spoof_id, threshold, prompt_length
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        if input_ids.shape[1] != self.prompt_length:
+            return scores
+        top = scores.argmax(dim=-1)
+        answering = (top == self.live_id) | (top == self.spoof_id)
+        pair = torch.stack([scores[:, self.live_id], scores[:, self.spoof_id]], dim=-1).float().softmax(-1)[:, 0]
+        chosen = torch.where(pair >= self.threshold, self.live_id, self.spoof_id)
+        forced = torch.full_like(scores, float("-inf"))
+        forced.scatter_(1, chosen.unsqueeze(1), 0.0)
+        return torch.where(answering.unsqueeze(1), forced, scores)
 
 
 class IFASPreTrainedModel(PreTrainedModel):
@@ -290,6 +310,18 @@ class IFASForConditionalGeneration(IFASPreTrainedModel, GenerationMixin):
             )
         extras = {key: value for key, value in outputs.items() if key != "last_hidden_state"}
         return IFASCausalLMOutputWithPast(loss=loss, logits=logits, **extras)
+
+    def generate(self, *args, **kwargs):
+        """`GenerationMixin.generate`, plus: once `config.threshold` is calibrated, a generated Yes/No judgment
+        follows the threshold (so `pipeline("image-text-to-text")` decides like `judge`)."""
+        input_ids = kwargs.get("input_ids", args[0] if args else None)
+        if self.config.threshold is not None and self.config.judgment_token_ids and input_ids is not None:
+            live_id, spoof_id = self.judgment_token_ids()
+            processors = LogitsProcessorList(kwargs.pop("logits_processor", None) or [])
+            processors.append(JudgmentThresholdLogitsProcessor(live_id, spoof_id, float(self.config.threshold),
+                                                               input_ids.shape[1]))
+            kwargs["logits_processor"] = processors
+        return super().generate(*args, **kwargs)
 
     def judgment_token_ids(self) -> tuple[int, int]:
         """(live_id, spoof_id) of the judgment words; set from the tokenizer by the processor-aware builders."""

@@ -136,3 +136,23 @@ def test_judge_uses_calibrated_threshold(tiny_model_and_processor):
         assert model.judge(processor, [image], max_new_tokens=1)[0]["judgment"] == "Yes"
     finally:
         model.config.threshold = None
+
+
+def test_generate_follows_calibrated_threshold(tiny_model_and_processor):
+    model, processor = tiny_model_and_processor
+    live_id, spoof_id = model.config.judgment_token_ids
+    inputs = processor.prepare_inputs([random_image(12)])
+    with torch.no_grad():
+        logits = model(**inputs).logits[0, -1]
+    # make the untrained model answer with a judgment word, as a trained one does
+    model.lm_head.bias = torch.nn.Parameter(torch.zeros(logits.shape[0]))
+    model.lm_head.bias.data[[live_id, spoof_id]] = 100.0
+    try:
+        score = float(model.score(processor, [random_image(12)])[0])
+        for threshold, expected in ((min(score + 0.01, 1.0), spoof_id), (max(score - 0.01, 0.0), live_id)):
+            model.config.threshold = threshold
+            first = model.generate(**inputs, max_new_tokens=1, do_sample=False)[0, -1]
+            assert int(first) == expected
+    finally:
+        model.config.threshold = None
+        model.lm_head.bias = None
