@@ -96,7 +96,7 @@ def initial_checkpoint(config: dict, out: Path) -> str:
         from demo_assets import dinov2_small_path, smollm2_path
 
         model, processor = from_backbones(dinov2_small_path(), smollm2_path(), image_size=settings["image_size"],
-                                          gac_num_queries=settings["gac_num_queries"])
+                                          gac_num_queries=settings["gac_num_queries"], gac_mode=settings["gac_mode"])
     return save_checkpoint(model, processor, str(path))
 
 
