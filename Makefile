@@ -9,10 +9,13 @@ export TOKENIZERS_PARALLELISM := false
 .PHONY: install test demo bench clean
 
 # torch==2.13.0 must be in the same pip command as the rest, or pip resolves a multi-GB CUDA build.
+# facenet-pytorch (MTCNN, weights in the wheel) pins torch<2.3/numpy<2 in its metadata and imports torchvision:
+# installed --no-deps; datasets_scripts/faces.py gives it a pure-torch NMS so torchvision is never imported.
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip
 	$(VENV)/bin/pip install -q torch==2.13.0 -e ".[all]"
+	$(VENV)/bin/pip install -q --no-deps facenet-pytorch==2.6.0
 	touch $(STAMP)
 
 # The demo's pretrained backbones ship inside two PyPI wheels (DINOv2 ViT-S/14 as ONNX, SmolLM2-135M as GGUF);
@@ -38,6 +41,7 @@ bench: $(DEMO_STAMP)
 	$(PY) bench/bench_eval.py
 	$(PY) bench/bench_scf.py
 	$(PY) bench/bench_build.py
+	$(PY) bench/bench_demo.py
 
 clean:
 	rm -rf outputs .pytest_cache

@@ -42,12 +42,30 @@ TINY_OVERRIDES = {
 }
 
 
+def quiet_libraries() -> None:
+    """Keep the demo's output to its own stages: no per-file progress bars or deprecation notes from libraries."""
+    import warnings
+
+    import datasets
+    import transformers
+
+    datasets.disable_progress_bars()
+    transformers.utils.logging.disable_progress_bar()
+    transformers.utils.logging.set_verbosity_error()
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    warnings.filterwarnings("ignore", category=UserWarning)
+
+
 def load_config(path: str, overrides: dict) -> dict:
-    """The YAML config with `section.key=value` overrides applied (values parsed as YAML)."""
+    """The YAML config with `key=value` / `section.key=value` overrides applied (values parsed as YAML)."""
     config = yaml.safe_load(Path(path).read_text())
     for dotted, value in overrides.items():
-        section, key = dotted.split(".", 1)
-        config.setdefault(section, {})[key] = yaml.safe_load(value) if isinstance(value, str) else value
+        value = yaml.safe_load(value) if isinstance(value, str) else value
+        if "." in dotted:
+            section, key = dotted.split(".", 1)
+            config.setdefault(section, {})[key] = value
+        else:
+            config[dotted] = value
     return config
 
 
@@ -72,6 +90,9 @@ def stage_data(config: dict, out: Path) -> DatasetDict:
     banner("1/6 SynthFAS: live faces and physically simulated print, replay and paper-mask attacks")
     data = build_synthfas(out / "synthfas", progress=True, seed=config["seed"], **config["synthfas"])
     print(dataset_statistics(data))
+    if config["captioner"] == "none":
+        banner("2/6 SCF skipped (captioner: none): the answers are the judgment word alone")
+        return data
     banner(f"2/6 SCF captions ({config['captioner']} captioner)")
     captioned_path = out / "synthfas_scf"
     if (captioned_path / "dataset_dict.json").exists():
@@ -90,13 +111,14 @@ def initial_checkpoint(config: dict, out: Path) -> str:
     if (path / "model.safetensors").exists():
         return str(path)
     settings = config["model"]
+    gac = {"use_gac": settings.get("use_gac", True), "gac_mode": settings.get("gac_mode", "append")}
     if settings["backbones"] == "tiny":
-        model, processor = tiny_ifas("dinov2", seed=config["seed"])
+        model, processor = tiny_ifas("dinov2", seed=config["seed"], **gac)
     else:
         from demo_assets import dinov2_small_path, smollm2_path
 
         model, processor = from_backbones(dinov2_small_path(), smollm2_path(), image_size=settings["image_size"],
-                                          gac_num_queries=settings["gac_num_queries"], gac_mode=settings["gac_mode"])
+                                          gac_num_queries=settings["gac_num_queries"], **gac)
     return save_checkpoint(model, processor, str(path))
 
 
@@ -220,11 +242,12 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--config", default=str(Path(__file__).resolve().parent / "configs" / "demo.yaml"))
     parser.add_argument("--out", default="outputs/demo")
     parser.add_argument("--tiny", action="store_true", help="tiny random model and data: a fast smoke run")
-    parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE")
+    parser.add_argument("--set", action="append", default=[], metavar="[SECTION.]KEY=VALUE")
     args = parser.parse_args(argv)
     overrides = copy.deepcopy(TINY_OVERRIDES) if args.tiny else {}
     overrides.update(dict(item.split("=", 1) for item in args.set))
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    quiet_libraries()
     return run(load_config(args.config, overrides), Path(args.out))
 
 

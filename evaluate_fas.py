@@ -48,7 +48,7 @@ from tqdm.auto import tqdm
 
 from datasets_scripts.contract import LABEL_LIVE, check_dataset
 from datasets_scripts.scf.consistency import RATES, aggregate_by_attack_type, judge_answer, judgment_record
-from datasets_scripts.video import check_policy, read_frames
+from datasets_scripts.video import check_policy, iter_frames
 from modeling_ifas import IFASForConditionalGeneration
 from processing_ifas import IFASProcessor, load_image
 from reporting import build_results, write_plots, write_tables
@@ -446,7 +446,7 @@ def judge_video(
     """
     check_policy(frames)
     try:
-        sampled = read_frames(video_path, frames)
+        sampled = list(iter_frames(video_path, frames))
     except (OSError, ValueError, IndexError, av.error.FFmpegError) as error:
         raise ValueError(f"video file {str(video_path)!r}: cannot read frames ({error})") from None
     indices = [index for index, _ in sampled]

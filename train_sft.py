@@ -39,7 +39,9 @@ LANGUAGE_MODEL_LORA_TARGETS = r".*language_model.*\.(q_proj|k_proj|v_proj|o_proj
 class IFASSFTConfig(SFTConfig):
     """`SFTConfig` with the L-LM weight and I-FAS defaults (custom collator, logits kept, bf16 only on GPUs)."""
 
-    judgment_weight: float = field(default=0.7, metadata={"help": "α of the L-LM loss, in [0, 1]."})
+    judgment_weight: float | None = field(
+        default=0.7, metadata={"help": "α of the L-LM loss, in [0, 1]; None = the plain LM loss (every answer token "
+                                       "weighted alike), the paper's ablation."})
     loss_type: str = field(default="nll", metadata={"help": "Kept 'nll': the L-LM loss needs the logits."})
     bf16: bool | None = field(default=None, metadata={"help": "bf16 mixed precision; default: on when CUDA has it."})
     gradient_checkpointing: bool = field(default=False, metadata={"help": "Trade compute for memory."})
@@ -50,7 +52,7 @@ class IFASSFTConfig(SFTConfig):
     def __post_init__(self):
         if self.bf16 is None:
             self.bf16 = bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported()) and not self.fp16
-        if not 0.0 <= self.judgment_weight <= 1.0:
+        if self.judgment_weight is not None and not 0.0 <= self.judgment_weight <= 1.0:
             raise ValueError(f"judgment_weight must be in [0, 1], got {self.judgment_weight}")
         super().__post_init__()
 
@@ -99,8 +101,12 @@ def lopsided_loss_terms(logits: torch.Tensor, labels: torch.Tensor) -> dict[str,
     }
 
 
-def lopsided_loss(terms: dict, alpha: float, judgment_count, interpretation_count) -> torch.Tensor:
-    """α·(judgment_sum / judgment_count) + (1−α)·(interpretation_sum / interpretation_count); empty spans add 0."""
+def lopsided_loss(terms: dict, alpha: float | None, judgment_count, interpretation_count) -> torch.Tensor:
+    """α·(judgment_sum / judgment_count) + (1−α)·(interpretation_sum / interpretation_count); empty spans add 0.
+    `alpha=None` gives the plain LM loss: the mean over all answer tokens."""
+    if alpha is None:
+        total = (judgment_count + interpretation_count).clamp(min=1)
+        return (terms["judgment_sum"] + terms["interpretation_sum"]) / total
     judgment = terms["judgment_sum"] / judgment_count.clamp(min=1)
     interpretation = terms["interpretation_sum"] / interpretation_count.clamp(min=1)
     return alpha * judgment + (1.0 - alpha) * interpretation

@@ -15,6 +15,7 @@ import argparse
 import io
 import os
 import platform
+import sys
 import time
 from pathlib import Path
 
@@ -28,6 +29,8 @@ from datasets_scripts.contract import FEATURES, make_record
 from evaluate_fas import score_dataset
 from ifas_build import build_processor, sync_generation_config, train_tiny_tokenizer
 from modeling_ifas import IFASForConditionalGeneration
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from benchlib import write_section  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -58,20 +61,6 @@ def jpeg_dataset(n: int) -> Dataset:
                                 attack_type="print" if label else "none", dataset="bench", split="test",
                                 subject=str(i), video_id=str(i)))
     return Dataset.from_list(rows, features=FEATURES)
-
-
-def write_section(path: Path, section: str) -> None:
-    """Replace (or append) this benchmark's section of ``path``, re-reading the file just before writing."""
-    text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
-    lines = text.splitlines(keepends=True)
-    start = next((i for i, line in enumerate(lines) if line.rstrip() == SECTION), None)
-    if start is None:
-        new = text.rstrip("\n") + "\n\n" + section
-    else:
-        end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
-        tail = "".join(lines[end:])
-        new = "".join(lines[:start]) + section + ("\n" + tail if tail else "")
-    path.write_text(new, encoding="utf-8")
 
 
 def timed(run) -> float:
@@ -114,7 +103,7 @@ def main() -> int:
     section = "\n".join(lines) + "\n"
     print(section)
     if not args.no_write:
-        write_section(ROOT / "BENCHMARKS.md", section)
+        write_section(section)
     return 0
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchlib import machine_line, proc_status_mib, small_config, write_section  # noqa: E402
+from benchlib import machine_line, proc_status_mib, section, small_config, write_section  # noqa: E402
 
 
 def best_of(repeats: int, run) -> float:
@@ -71,7 +71,7 @@ def main(argv=None) -> str:
     ])
     print(body)
     if not args.no_write:
-        write_section("Inference (bench/bench_inference.py)", body)
+        write_section(section("Inference (bench/bench_inference.py)", body))
     return body
 
 

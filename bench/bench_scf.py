@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -27,6 +28,8 @@ from datasets_scripts.scf.consistency import judge_answer  # noqa: E402
 from datasets_scripts.scf.pipeline_captioner import PipelineCaptioner  # noqa: E402
 from datasets_scripts.scf.template_captioner import template_caption  # noqa: E402
 from datasets_scripts.scf.tiny_captioner import save_tiny_llava_captioner  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from benchlib import write_section  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SECTION = "## SCF (bench/bench_scf.py)"
@@ -106,19 +109,6 @@ def section_text(table: list[str]) -> str:
                       *table]) + "\n"
 
 
-def write_section(path: Path, section: str) -> None:
-    """Replace this benchmark's section of `path` (re-read just before writing), or append it."""
-    text = path.read_text() if path.exists() else "# Benchmarks\n"
-    lines = text.splitlines()
-    if SECTION in lines:
-        start = lines.index(SECTION)
-        end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
-        lines = lines[:start] + section.rstrip("\n").splitlines() + [""] + lines[end:]
-        path.write_text("\n".join(lines).rstrip("\n") + "\n")
-    else:
-        path.write_text(text.rstrip("\n") + "\n\n" + section)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--images", type=int, default=16, help="images per pipeline run")
@@ -128,7 +118,7 @@ def main() -> None:
     section = section_text(bench_cpu(args.images, args.repeats))
     print(section)
     if not args.no_write:
-        write_section(ROOT / "BENCHMARKS.md", section)
+        write_section(section)
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchlib import machine_line, proc_status_mib, small_config, write_section  # noqa: E402
+from benchlib import machine_line, proc_status_mib, section, small_config, write_section  # noqa: E402
 
 CASES = {
     "llava_nll": "LLaVA (LlavaForConditionalGeneration), plain NLL",
@@ -123,7 +123,7 @@ def main(argv=None) -> str:
     ])
     print(body)
     if not args.no_write:
-        write_section("Training (bench/bench_train.py)", body)
+        write_section(section("Training (bench/bench_train.py)", body))
     return body
 
 

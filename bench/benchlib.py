@@ -10,6 +10,11 @@ ROOT = Path(__file__).resolve().parents[1]
 BENCHMARKS = ROOT / "BENCHMARKS.md"
 
 
+def section(title: str, body: str) -> str:
+    """Markdown of one BENCHMARKS.md section."""
+    return f"## {title}\n\n{body.strip()}\n"
+
+
 def proc_status_mib(field: str) -> float:
     """A memory field of /proc/self/status (VmRSS, VmHWM = peak RSS) in MiB."""
     for line in Path("/proc/self/status").read_text().splitlines():
@@ -34,10 +39,13 @@ def small_config(**overrides):
     return IFASConfig(text_config=text, image_size=224, gac_num_queries=32, **overrides)
 
 
-def write_section(title: str, body: str, path: Path = BENCHMARKS) -> None:
-    """Replace (or append) the `## title` section of BENCHMARKS.md, re-reading the file just before writing."""
-    heading = f"## {title}"
-    section = f"{heading}\n\n{body.strip()}\n"
+def write_section(section: str, path: Path = BENCHMARKS) -> None:
+    """Replace (or append) a `## heading` section of BENCHMARKS.md (the first line of `section` is the heading),
+    re-reading the file just before writing so concurrent benchmarks do not overwrite each other's sections."""
+    heading = section.splitlines()[0].rstrip()
+    if not heading.startswith("## "):
+        raise ValueError(f"a section must start with a '## ' heading, got {heading!r}")
+    section = section.strip() + "\n"
     text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
     lines = text.splitlines(keepends=True)
     start = next((i for i, line in enumerate(lines) if line.rstrip() == heading), None)

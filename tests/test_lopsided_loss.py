@@ -61,3 +61,11 @@ def test_empty_interpretation_adds_nothing():
     loss = lopsided_loss(terms, 0.7, terms["judgment_count"], terms["interpretation_count"])
     assert loss.item() == pytest.approx(0.7 * -logits[0, 1].log_softmax(-1)[3].item(), rel=1e-6)
     assert math.isfinite(loss.item())
+
+
+def test_alpha_none_is_the_plain_lm_loss():
+    logits = fixed_logits()
+    terms = lopsided_loss_terms(logits, LABELS)
+    loss = lopsided_loss(terms, None, terms["judgment_count"], terms["interpretation_count"])
+    plain = F.cross_entropy(logits[:, :-1].reshape(-1, 5), LABELS[:, 1:].reshape(-1), ignore_index=-100)
+    assert loss.item() == pytest.approx(plain.item(), rel=1e-6)
