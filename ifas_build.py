@@ -90,8 +90,10 @@ def build_processor(config: IFASConfig, tokenizer, image_processor=None) -> IFAS
 
 
 def sync_generation_config(model: IFASForConditionalGeneration, tokenizer) -> None:
-    """Stop generation at the end-of-turn token and pad with the pad token."""
+    """Stop generation at the end-of-turn token, pad with the pad token, and never repeat a 3-gram (small LLMs
+    loop on "paper paper paper ..." otherwise)."""
     model.generation_config.eos_token_id = tokenizer.convert_tokens_to_ids(CHATML_TOKENS[1])
+    model.generation_config.no_repeat_ngram_size = 3
     model.generation_config.pad_token_id = tokenizer.pad_token_id
     model.config.pad_token_id = tokenizer.pad_token_id
 

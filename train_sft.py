@@ -84,19 +84,23 @@ def answer_span_masks(shifted_labels: torch.Tensor) -> tuple[torch.Tensor, torch
 
 
 def lopsided_loss_terms(logits: torch.Tensor, labels: torch.Tensor) -> dict[str, torch.Tensor]:
-    """Summed cross-entropy and token counts of the judgment and interpretation spans (labels unshifted)."""
-    shifted_logits, shifted_labels = logits[:, :-1].float(), labels[:, 1:]
-    judgment, interpretation = answer_span_masks(shifted_labels)
-    token_loss = F.cross_entropy(
-        shifted_logits.reshape(-1, shifted_logits.shape[-1]), shifted_labels.reshape(-1), ignore_index=-100,
-        reduction="none",
-    ).view_as(shifted_labels)
-    correct = (shifted_logits.argmax(-1) == shifted_labels) & judgment
+    """Summed cross-entropy and token counts of the judgment and interpretation spans (labels unshifted).
+
+    Only the supervised positions go through the softmax (a few dozen answer tokens, not the whole prompt)."""
+    shifted_labels = labels[:, 1:]
+    valid = shifted_labels != -100
+    judgment, _ = answer_span_masks(shifted_labels)
+    selected_logits = logits[:, :-1][valid].float()
+    selected_labels = shifted_labels[valid]
+    is_judgment = judgment[valid]
+    token_loss = F.cross_entropy(selected_logits, selected_labels, reduction="none")
+    judgment_logits = selected_logits[is_judgment].detach()
+    correct = judgment_logits.argmax(-1) == selected_labels[is_judgment]
     return {
-        "judgment_sum": (token_loss * judgment).sum(),
-        "interpretation_sum": (token_loss * interpretation).sum(),
-        "judgment_count": judgment.sum(),
-        "interpretation_count": interpretation.sum(),
+        "judgment_sum": token_loss[is_judgment].sum(),
+        "interpretation_sum": token_loss[~is_judgment].sum(),
+        "judgment_count": is_judgment.sum(),
+        "interpretation_count": (~is_judgment).sum(),
         "judgment_correct": correct.sum(),
     }
 
