@@ -29,6 +29,7 @@ from trl import ModelConfig, SFTConfig, SFTTrainer, TrlParser
 from ifas_build import from_backbones, save_checkpoint
 from modeling_ifas import IFASForConditionalGeneration
 from processing_ifas import IFASProcessor
+from datasets_scripts.protocols import load_protocol
 from sft_data import IFASCollator, check_lengths, drop_unreadable_images, load_training_split
 
 logger = logging.getLogger(__name__)
@@ -62,6 +63,9 @@ class IFASScriptArguments:
     """Data, model construction and freezing options of `train_sft.py`."""
 
     dataset_path: list[str] = field(default_factory=list, metadata={"help": "Saved contract DatasetDict(s)."})
+    protocol: str | None = field(default=None, metadata={"help": "Train on a named protocol's sources (OCI_to_M, "
+                                                                 "one_to_eleven, ...; datasets_scripts/protocols.py)."})
+    data_root: str | None = field(default=None, metadata={"help": "Built (SCF-captioned) corpora for --protocol."})
     dataset_train_split: str = "train"
     dataset_eval_split: str | None = None
     vision_model_name_or_path: str | None = field(default=None, metadata={"help": "Build from this vision tower."})
@@ -212,15 +216,25 @@ def apply_lora(model, model_args: ModelConfig):
     return get_peft_model(model, config)
 
 
+def training_data(script_args: IFASScriptArguments):
+    """(train, eval or None): a protocol's source train/dev sets, or splits of the `--dataset_path` folders."""
+    if script_args.protocol:
+        if not script_args.data_root:
+            raise ValueError("--protocol needs --data_root (the folder of built corpora, one per name)")
+        data = load_protocol(script_args.protocol, script_args.data_root)
+        return data.train, (data.dev if script_args.dataset_eval_split else None)
+    if not script_args.dataset_path:
+        raise ValueError("give at least one --dataset_path (a saved contract DatasetDict), or --protocol")
+    train = load_training_split(script_args.dataset_path, script_args.dataset_train_split)
+    if not script_args.dataset_eval_split:
+        return train, None
+    return train, load_training_split(script_args.dataset_path, script_args.dataset_eval_split)
+
+
 def build_trainer(script_args, training_args, model_args) -> IFASSFTTrainer:
     """Everything `main` does before `train()`: data checks, model, freezing, LoRA, trainer."""
     set_seed(training_args.seed)
-    if not script_args.dataset_path:
-        raise ValueError("give at least one --dataset_path (a saved contract DatasetDict)")
-    train_dataset = load_training_split(script_args.dataset_path, script_args.dataset_train_split)
-    eval_dataset = None
-    if script_args.dataset_eval_split:
-        eval_dataset = load_training_split(script_args.dataset_path, script_args.dataset_eval_split)
+    train_dataset, eval_dataset = training_data(script_args)
     if script_args.check_images:
         train_dataset, skipped = drop_unreadable_images(train_dataset, "train")
         if skipped:

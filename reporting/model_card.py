@@ -45,7 +45,7 @@ print(model.judge(processor, ["face.jpg"])[0])
 
 # Or through the pipeline.
 pipe = pipeline("image-text-to-text", model="{repo_id}", trust_remote_code=True)
-messages = [{{"role": "user", "content": [{{"type": "image", "url": "face.jpg"}},
+messages = [{{"role": "user", "content": [{{"type": "image", "path": "face.jpg"}},
                                          {{"type": "text", "text": "{QUESTION}"}}]}}]
 print(pipe(text=messages, max_new_tokens=96, return_full_text=False)[0]["generated_text"])
 ```'''

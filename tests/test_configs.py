@@ -15,7 +15,7 @@ CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 def test_training_recipes_parse(recipe):
     parser = TrlParser((IFASScriptArguments, IFASSFTConfig, ModelConfig))
     script_args, training_args, model_args = parser.parse_args_and_config(args=["--config", str(CONFIGS / recipe)])
-    assert script_args.dataset_path and training_args.judgment_weight == 0.7
+    assert script_args.protocol and script_args.data_root and training_args.judgment_weight == 0.7
     assert model_args.use_peft and training_args.loss_type == "nll"
 
 

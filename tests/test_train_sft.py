@@ -201,3 +201,22 @@ def test_caption_longer_than_max_length_is_refused(tiny_checkpoint, tmp_path):
     path = save_variant(tmp_path, "long", lambda d: d.map(lambda r: {"caption": "very long caption " * 50}))
     with pytest.raises(ValueError, match="exceed max_length=60"):
         make_trainer(tiny_checkpoint, path, tmp_path / "out", "--max_steps", "1", "--max_length", "60")
+
+
+def test_training_on_a_named_protocol_uses_its_sources_only(tiny_checkpoint, tmp_path):
+    sizes = {"oulu_npu": 4, "casia_mfsd": 6, "replay_attack": 8, "msu_mfsd": 10}
+    for corpus, n in sizes.items():
+        tiny_contract_dataset(n_per_split=n, dataset=corpus).save_to_disk(str(tmp_path / corpus))
+    parser = TrlParser((IFASScriptArguments, IFASSFTConfig, ModelConfig))
+    script_args, training_args, model_args = parser.parse_args_and_config(args=[
+        "--model_name_or_path", tiny_checkpoint, "--protocol", "O&C&I->M", "--data_root", str(tmp_path),
+        "--dataset_eval_split", "dev", "--output_dir", str(tmp_path / "out"), "--max_steps", "1", *COMMON])
+    trainer = build_trainer(script_args, training_args, model_args)
+    datasets = set(trainer.train_dataset["dataset"]) | set(trainer.eval_dataset["dataset"])
+    assert datasets == {"oulu_npu", "casia_mfsd", "replay_attack"}  # never the target
+    assert len(trainer.train_dataset) + len(trainer.eval_dataset) == 4 + 6 + 8  # the train splits of the sources
+
+
+def test_protocol_without_data_root_is_refused(tiny_checkpoint, tmp_path):
+    with pytest.raises(ValueError, match="--protocol needs --data_root"):
+        make_trainer(tiny_checkpoint, "", tmp_path / "out", "--protocol", "OCI_to_M")
