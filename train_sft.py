@@ -36,6 +36,14 @@ logger = logging.getLogger(__name__)
 LANGUAGE_MODEL_LORA_TARGETS = r".*language_model.*\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)"
 
 
+CONNECTOR_MODULES = ("multi_modal_projector", "gac")
+
+
+def is_connector_parameter(name: str) -> bool:
+    """True for parameters of the GAC and the MLP projector (also under PEFT's `modules_to_save` wrappers)."""
+    return any(f"{module}." in name for module in CONNECTOR_MODULES)
+
+
 @dataclass
 class IFASSFTConfig(SFTConfig):
     """`SFTConfig` with the L-LM weight and I-FAS defaults (custom collator, logits kept, bf16 only on GPUs)."""
@@ -43,6 +51,9 @@ class IFASSFTConfig(SFTConfig):
     judgment_weight: float | None = field(
         default=0.7, metadata={"help": "α of the L-LM loss, in [0, 1]; None = the plain LM loss (every answer token "
                                        "weighted alike), the paper's ablation."})
+    connector_learning_rate: float | None = field(
+        default=None, metadata={"help": "Learning rate of the GAC and the projector (LLaVA's mm_projector_lr); "
+                                        "default: --learning_rate."})
     loss_type: str = field(default="nll", metadata={"help": "Kept 'nll': the L-LM loss needs the logits."})
     bf16: bool | None = field(default=None, metadata={"help": "bf16 mixed precision; default: on when CUDA has it."})
     gradient_checkpointing: bool = field(default=False, metadata={"help": "Trade compute for memory."})
@@ -125,6 +136,23 @@ class IFASSFTTrainer(SFTTrainer):
     judgment_accuracy."""
 
     loss_is_scaled_for_ga = True
+
+    def create_optimizer(self, model=None):
+        """The default optimizer, with the connector (GAC, projector) in groups of their own at
+        `connector_learning_rate` when it is set."""
+        optimizer = super().create_optimizer(model)
+        if self.args.connector_learning_rate is None:
+            return optimizer
+        connector = {id(p) for name, p in (model or self.model).named_parameters() if is_connector_parameter(name)}
+        groups = list(optimizer.param_groups)
+        optimizer.param_groups.clear()
+        for group in groups:
+            settings = {key: value for key, value in group.items() if key != "params"}
+            for in_connector, lr in ((False, group["lr"]), (True, self.args.connector_learning_rate)):
+                params = [p for p in group["params"] if (id(p) in connector) == in_connector]
+                if params:
+                    optimizer.add_param_group({**settings, "params": params, "lr": lr})
+        return optimizer
 
     def get_batch_samples(self, epoch_iterator, num_batches, device):
         batch_samples, num_items_in_batch = super().get_batch_samples(epoch_iterator, num_batches, device)

@@ -60,6 +60,20 @@ def test_gradient_accumulation_invariance(tiny_checkpoint, dataset_path, tmp_pat
     assert_same_parameters(parameters(full.model), parameters(accumulated.model))
 
 
+def test_connector_learning_rate_applies_to_gac_and_projector_only(tiny_checkpoint, dataset_path, tmp_path):
+    trainer, _ = make_trainer(tiny_checkpoint, dataset_path, tmp_path / "clr", "--max_steps", "1", "--optim", "sgd",
+                              "--learning_rate", "0.5", "--connector_learning_rate", "0", "--save_strategy", "no",
+                              "--per_device_train_batch_size", "4", "--freeze_vision_tower", "false")
+    before = parameters(trainer.model)
+    trainer.train()
+    after = parameters(trainer.model)
+    moved = {name for name in before if not torch.equal(before[name], after[name])}
+    connector = {name for name in before if name.startswith(("model.gac.", "model.multi_modal_projector."))}
+    assert connector and not moved & connector
+    assert any(name.startswith("model.language_model.") for name in moved)
+    assert any(name.startswith("model.vision_tower.") for name in moved)
+
+
 def run_script(launcher, checkpoint, dataset_path, output_dir, *args):
     command = [*launcher, os.path.join(REPO, "train_sft.py"), "--model_name_or_path", checkpoint,
                "--dataset_path", dataset_path, "--output_dir", str(output_dir), *COMMON, *args]
