@@ -147,6 +147,7 @@ def stage_baseline(config: dict, init: str, train, dev, targets: dict) -> dict:
     banner("4/6 Baseline: the same frozen vision tower + a linear live/spoof head, same steps and batch")
     model = IFASForConditionalGeneration.from_pretrained(init)
     processor = IFASProcessor.from_pretrained(init, trust_remote_code=True)
+    torch.manual_seed(config["seed"])  # the head's init must not depend on what ran before it
     baseline = BinaryBaseline(model.model.vision_tower, processor.image_processor)
     training = config["training"]
     losses = baseline.fit(train, steps=training["max_steps"], batch_size=training["per_device_train_batch_size"],
