@@ -192,7 +192,7 @@ def score_dataset(
     With `cache_path` (a .jsonl) records are appended batch by batch and a re-run resumes after the last one.
 
     >>> records = score_dataset(model, processor, dataset, batch_size=8)  # doctest: +SKIP
-    >>> records[0]
+    >>> records[0]  # doctest: +SKIP
     {'row': 0, 'label': 0, 'attack_type': 'none', ..., 'score': 0.93}
     """
     cache_path = Path(cache_path) if cache_path else None
@@ -229,6 +229,21 @@ def score_dataset(
 def scored(records: Sequence[Mapping]) -> list[Mapping]:
     """The records that have a score (readable images)."""
     return [record for record in records if "score" in record]
+
+
+def warn_if_image_independent(name: str, records: Sequence[Mapping], min_spread: float = 1e-3) -> bool:
+    """Log a warning (and return True) when the scores of `name` barely vary: a collapsed model scores every image
+    alike, which no loss curve shows.
+
+    >>> warn_if_image_independent("dev", [{"score": 0.2785}, {"score": 0.2784}])
+    True
+    """
+    scores = [record["score"] for record in records]
+    if len(scores) < 2 or max(scores) - min(scores) >= min_spread:
+        return False
+    logger.warning("%s: all %d scores lie within %.2g of each other: the model scores every image alike (collapsed "
+                   "connector? try a lower learning rate)", name, len(scores), max(scores) - min(scores))
+    return True
 
 
 # ---------------------------------------------------------------- explanations (interpretability, measured)
@@ -376,6 +391,8 @@ def evaluate(
                                    desc=name, **common)
                for name, dataset in targets.items()}
     usable = {name: scored(target) for name, target in records.items()}
+    for name, target in {**({"dev": scored(dev_records)} if dev_records is not None else {}), **usable}.items():
+        warn_if_image_independent(name, target)
     if dev_records is not None:
         operating = {"dev_records": scored(dev_records)}
     else:

@@ -167,3 +167,10 @@ def test_named_protocol_over_built_corpora(tiny_checkpoint, tmp_path):
                     "--out", str(tmp_path / "report")])
     assert results["protocol"] == "OCI_to_M" and list(results["targets"]) == ["msu_mfsd"]
     assert results["threshold_source"] == "dev_set" and results["targets"]["msu_mfsd"]["num_samples"] == 4
+
+
+def test_image_independent_scores_are_flagged(caplog):
+    assert evaluate_fas.warn_if_image_independent("dev", [{"score": 0.2785}, {"score": 0.2784}, {"score": 0.2785}])
+    assert "scores every image alike" in caplog.text
+    assert not evaluate_fas.warn_if_image_independent("dev", [{"score": 0.2}, {"score": 0.6}])
+    assert not evaluate_fas.warn_if_image_independent("dev", [{"score": 0.2}])
