@@ -117,6 +117,7 @@ def initial_checkpoint(config: dict, out: Path) -> str:
     else:
         from demo_assets import dinov2_small_path, smollm2_path
 
+        torch.manual_seed(config["seed"])  # the connector's random init: one seed, one result
         model, processor = from_backbones(dinov2_small_path(), smollm2_path(), image_size=settings["image_size"],
                                           gac_num_queries=settings["gac_num_queries"], **gac)
     return save_checkpoint(model, processor, str(path))
