@@ -391,12 +391,13 @@ def evaluate(
                                    desc=name, **common)
                for name, dataset in targets.items()}
     usable = {name: scored(target) for name, target in records.items()}
-    for name, target in {**({"dev": scored(dev_records)} if dev_records is not None else {}), **usable}.items():
-        warn_if_image_independent(name, target)
     if dev_records is not None:
         operating = {"dev_records": scored(dev_records)}
+        warn_if_image_independent("dev", operating["dev_records"])
     else:
         operating = {"threshold": model.config.threshold}
+    for name, target in usable.items():
+        warn_if_image_independent(name, target)
     results = build_results(usable, video_level=video_level, model=model_name, protocol=protocol, **operating)
     for name, target in records.items():
         results["targets"][name]["num_unreadable"] = len(target) - len(usable[name])

@@ -239,7 +239,7 @@ def apply_lora(model, model_args: ModelConfig):
     config = LoraConfig(
         r=model_args.lora_r, lora_alpha=model_args.lora_alpha, lora_dropout=model_args.lora_dropout,
         target_modules=model_args.lora_target_modules or LANGUAGE_MODEL_LORA_TARGETS,
-        modules_to_save=["multi_modal_projector", "gac"], task_type="CAUSAL_LM",
+        modules_to_save=list(CONNECTOR_MODULES), task_type="CAUSAL_LM",
     )
     return get_peft_model(model, config)
 
