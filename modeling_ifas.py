@@ -186,20 +186,36 @@ class IFASModel(IFASPreTrainedModel):
         start = 1 if self.config.vision_has_cls_token else 0
         return hidden_state[:, start:].mean(dim=1)
 
-    def get_image_features(self, pixel_values: torch.Tensor) -> torch.Tensor:
-        """Visual tokens for the LLM, shape `(batch, config.num_image_tokens, text_hidden)`."""
+    def encode_images(self, pixel_values: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor]:
+        """What the connectors read from the vision tower: `(global_tokens, patch_features)`, shapes `(batch,
+        len(tapped_layers), D)` (None without GAC) and `(batch, num_patches, D·k)`.
+
+        With a frozen tower these can be computed once per image and passed to `forward` as `vision_global_tokens`
+        and `vision_patch_features` instead of `pixel_values` (see `ifas_train.vision_cache`)."""
         outputs = self.vision_tower(pixel_values, output_hidden_states=True, return_dict=True)
         hidden_states = outputs.hidden_states
         layers = self.config.vision_feature_layer
         layers = [layers] if isinstance(layers, int) else layers
         patch_features = torch.cat([self._patch_tokens(hidden_states[i]) for i in layers], dim=-1)
+        global_tokens = None
+        if self.gac is not None:
+            global_tokens = torch.stack([self._global_token(hidden_states[i]) for i in self.config.tapped_layers], 1)
+        return global_tokens, patch_features
+
+    def connect(self, global_tokens: torch.Tensor | None, patch_features: torch.Tensor) -> torch.Tensor:
+        """Visual tokens for the LLM from the tower's outputs (`encode_images`): projector and/or GAC tokens."""
         tokens = []
         if not (self.config.use_gac and self.config.gac_mode == "replace"):
             tokens.append(self.multi_modal_projector(patch_features))
         if self.gac is not None:
-            global_tokens = torch.stack([self._global_token(hidden_states[i]) for i in self.config.tapped_layers], 1)
+            if global_tokens is None:
+                raise ValueError("this model has a GAC: pass vision_global_tokens with vision_patch_features")
             tokens.append(self.gac(global_tokens, patch_features))
         return torch.cat(tokens, dim=1)
+
+    def get_image_features(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        """Visual tokens for the LLM, shape `(batch, config.num_image_tokens, text_hidden)`."""
+        return self.connect(*self.encode_images(pixel_values))
 
     def get_placeholder_mask(self, input_ids: torch.LongTensor, image_features: torch.Tensor) -> torch.Tensor:
         """Boolean mask of the `<image>` placeholders; raises when their count differs from the visual tokens."""
@@ -221,16 +237,25 @@ class IFASModel(IFASPreTrainedModel):
         attention_mask: torch.Tensor | None = None,
         position_ids: torch.LongTensor | None = None,
         inputs_embeds: torch.Tensor | None = None,
+        vision_global_tokens: torch.Tensor | None = None,
+        vision_patch_features: torch.Tensor | None = None,
         **kwargs,
     ):
+        """`vision_global_tokens` / `vision_patch_features`: precomputed `encode_images` outputs, in place of
+        `pixel_values` (a frozen tower's features cached once per image)."""
         if (input_ids is None) == (inputs_embeds is None):
             raise ValueError("Pass exactly one of input_ids or inputs_embeds")
         image_features = None
         if inputs_embeds is None:
             inputs_embeds = self.get_input_embeddings()(input_ids)
-            if pixel_values is not None and (input_ids == self.config.image_token_id).any():
+            has_images = pixel_values is not None or vision_patch_features is not None
+            if has_images and (input_ids == self.config.image_token_id).any():
                 vision_dtype = next(self.vision_tower.parameters()).dtype
-                image_features = self.get_image_features(pixel_values.to(vision_dtype))
+                if pixel_values is not None:
+                    image_features = self.get_image_features(pixel_values.to(vision_dtype))
+                else:
+                    global_tokens = None if vision_global_tokens is None else vision_global_tokens.to(vision_dtype)
+                    image_features = self.connect(global_tokens, vision_patch_features.to(vision_dtype))
                 image_features = image_features.to(inputs_embeds.device, inputs_embeds.dtype)
                 mask = self.get_placeholder_mask(input_ids, image_features).unsqueeze(-1)
                 inputs_embeds = inputs_embeds.masked_scatter(mask, image_features)
@@ -287,11 +312,15 @@ class IFASForConditionalGeneration(IFASPreTrainedModel, GenerationMixin):
         inputs_embeds: torch.Tensor | None = None,
         labels: torch.LongTensor | None = None,
         logits_to_keep: int | torch.Tensor = 0,
+        vision_global_tokens: torch.Tensor | None = None,
+        vision_patch_features: torch.Tensor | None = None,
         **kwargs,
     ) -> IFASCausalLMOutputWithPast:
         outputs = self.model(
             input_ids=input_ids,
             pixel_values=pixel_values,
+            vision_global_tokens=vision_global_tokens,
+            vision_patch_features=vision_patch_features,
             attention_mask=attention_mask,
             position_ids=position_ids,
             inputs_embeds=inputs_embeds,
