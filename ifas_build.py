@@ -19,6 +19,7 @@ from transformers import (
     AutoModelForCausalLM,
     AutoProcessor,
     AutoTokenizer,
+    PretrainedConfig,
     PreTrainedTokenizerFast,
     ViTImageProcessorPil,
 )
@@ -231,10 +232,11 @@ def from_pretrained_vlm(
     >>> model, processor = from_pretrained_vlm("llava-hf/llava-1.5-7b-hf", dtype=torch.bfloat16, gac_num_queries=32)
     >>> save_checkpoint(model, processor, "outputs/ifas-llava-1.5-7b")
     """
-    source = AutoConfig.from_pretrained(name_or_path)
-    if source.model_type != "llava":
-        raise ValueError(f"{name_or_path}: model_type {source.model_type!r}, expected a 'llava' checkpoint "
+    model_type = PretrainedConfig.get_config_dict(name_or_path)[0].get("model_type")
+    if model_type != "llava":
+        raise ValueError(f"{name_or_path}: model_type {model_type!r}, expected a 'llava' checkpoint "
                          "(LlavaForConditionalGeneration)")
+    source = AutoConfig.from_pretrained(name_or_path)
     if not getattr(source, "multimodal_projector_bias", True):
         raise ValueError(f"{name_or_path}: a projector without bias is not supported (I-FAS's has biases)")
     vision = source.vision_config
@@ -266,6 +268,9 @@ def from_pretrained_vlm(
         name_or_path, config=config, key_mapping=LLAVA_KEY_MAPPING, dtype=dtype, output_loading_info=True
     )
     _check_loading_info(info, name_or_path)
+    # save_pretrained would otherwise write the weights back under LLaVA's names (transformers keeps the mapping a
+    # model was loaded with to revert it); an I-FAS checkpoint keeps I-FAS names, as a freshly built model does.
+    model._weight_conversions = None
     sync_generation_config(model, processor)
     return model.eval(), processor
 
