@@ -155,10 +155,9 @@ class IFASSFTTrainer(SFTTrainer):
         if args is None:
             args = IFASSFTConfig()
         elif not isinstance(args, IFASSFTConfig):
-            settings = args.to_dict()
-            settings["hub_token"] = args.hub_token  # to_dict hides it
-            args = IFASSFTConfig(**{key: value for key, value in settings.items()
-                                    if key in IFASSFTConfig.__dataclass_fields__})
+            settings = {key: getattr(args, key) if key.endswith("_token") else value  # to_dict masks *_token
+                        for key, value in args.to_dict().items() if key in IFASSFTConfig.__dataclass_fields__}
+            args = IFASSFTConfig(**settings)
         if data_collator is None and isinstance(processing_class, IFASProcessor):
             data_collator = IFASCollator(processing_class, max_length=args.max_length)
         if isinstance(data_collator, IFASCollator) and train_dataset is not None and not isinstance(model, str):
