@@ -132,3 +132,27 @@ def test_converted_checkpoints_reload_with_remote_code(tmp_path):
 def test_non_llava_checkpoint_is_refused(tiny_checkpoint):
     with pytest.raises(ValueError, match="model_type 'ifas', expected a 'llava' checkpoint"):
         from_pretrained_vlm(tiny_checkpoint)
+
+
+def test_train_sft_starts_from_a_llava_checkpoint(tmp_path):
+    from trl import ModelConfig, TrlParser
+
+    from tiny_dataset import tiny_contract_dataset
+    from train_sft import IFASScriptArguments, IFASSFTConfig, build_trainer
+
+    folder = save_tiny_llava(str(tmp_path / "llava"), "siglip_qwen2")
+    tiny_contract_dataset().save_to_disk(str(tmp_path / "data"))
+    parser = TrlParser((IFASScriptArguments, IFASSFTConfig, ModelConfig))
+    trainer = build_trainer(*parser.parse_args_and_config(args=[
+        "--vlm_model_name_or_path", folder, "--gac_num_queries", "2", "--dataset_path", str(tmp_path / "data"),
+        "--output_dir", str(tmp_path / "out"), "--use_cpu", "--report_to", "none", "--use_peft", "--lora_r", "4",
+        "--max_steps", "1", "--per_device_train_batch_size", "2", "--save_strategy", "no"]))
+    model = trainer.model.base_model.model
+    unwrapped = {re.sub(r"\.(base_layer|original_module)", "", key): value for key, value in model.state_dict().items()}
+    stored = load_file(os.path.join(folder, "model.safetensors"))
+    for key in ("language_model.model.layers.1.mlp.down_proj.weight", "multi_modal_projector.linear_2.weight"):
+        assert torch.equal(unwrapped[ifas_name(key)], stored[key])  # under LoRA / modules_to_save wrappers
+    assert model.config.num_image_tokens == 16 + 2 + 3
+    assert trainer.processing_class.chat_template == AutoProcessor.from_pretrained(folder).chat_template
+    trainer.train()
+    assert trainer.state.global_step == 1
