@@ -156,7 +156,8 @@ def from_backbones(
 ) -> tuple[IFASForConditionalGeneration, IFASProcessor]:
     """An I-FAS whose vision tower and LLM come from pretrained checkpoints (names or local paths).
 
-    Adds `<image>` (and ChatML tokens when missing) to the tokenizer, resizes the embeddings, and initialises
+    Adds `<image>` (and ChatML tokens when missing) to the tokenizer, resizes the embeddings (the added ids go to
+    `config.new_token_ids`, whose rows LoRA trains), and initialises
     the projector and GAC randomly.
 
     >>> model, processor = from_backbones("facebook/dinov2-small", "HuggingFaceTB/SmolLM2-135M-Instruct", 224)
@@ -169,8 +170,8 @@ def from_backbones(
         )
     tokenizer = AutoTokenizer.from_pretrained(text_name_or_path)
     new_tokens = [token for token in (*CHATML_TOKENS, IMAGE_TOKEN) if token not in tokenizer.get_vocab()]
-    tokenizer.add_special_tokens({"additional_special_tokens": [t for t in CHATML_TOKENS if t in new_tokens] + [IMAGE_TOKEN]},
-                                 replace_extra_special_tokens=False)
+    specials = [token for token in CHATML_TOKENS if token in new_tokens] + [IMAGE_TOKEN]
+    tokenizer.add_special_tokens({"additional_special_tokens": specials}, replace_extra_special_tokens=False)
     tokenizer.image_token = IMAGE_TOKEN
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token

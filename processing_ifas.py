@@ -202,17 +202,17 @@ class IFASProcessor(ProcessorMixin):
             conversation.append({"role": "assistant", "content": [{"type": "text", "text": answer}]})
         return conversation
 
-    def add_special_tokens(self, text: str) -> bool:
+    def wants_special_tokens(self, text: str) -> bool:
         """Whether to tokenize `text` with the tokenizer's special tokens: yes (a Llama tokenizer then adds BOS),
         unless the chat template already put the BOS token in (Llama-3); the rule of `apply_chat_template`."""
         bos = self.tokenizer.bos_token
         return not (bos is not None and text.startswith(bos))
 
     def encode_text(self, text: str) -> list[int]:
-        """Token ids of one rendered text as `__call__` makes them: special tokens per `add_special_tokens`, each
+        """Token ids of one rendered text as `__call__` makes them: special tokens per `wants_special_tokens`, each
         `<image>` expanded to `num_image_tokens` ids."""
         expanded = text.replace(self.image_token, self.image_token * self.num_image_tokens)
-        return list(self.tokenizer(expanded, add_special_tokens=self.add_special_tokens(text))["input_ids"])
+        return list(self.tokenizer(expanded, add_special_tokens=self.wants_special_tokens(text))["input_ids"])
 
     def build_prompt(self, question: str | None = None) -> str:
         """The rendered prompt, ending right where the judgment word goes."""
@@ -236,6 +236,9 @@ class IFASProcessor(ProcessorMixin):
             )
         end = text.rindex(answer) + len(answer)
         if self.end_of_turn_token(text[end:]) is None:
+            if self.tokenizer.eos_token is None:
+                raise ValueError("the chat template ends the assistant turn with no special token and the tokenizer "
+                                 "has no EOS token: nothing would teach the model to stop")
             text = text.rstrip() + self.tokenizer.eos_token
         return text
 
@@ -255,7 +258,7 @@ class IFASProcessor(ProcessorMixin):
         prompt = self.build_prompt(question)
         return self(
             images=images, text=[prompt] * len(images), padding=True, padding_side="left",
-            add_special_tokens=self.add_special_tokens(prompt), return_tensors="pt",
+            add_special_tokens=self.wants_special_tokens(prompt), return_tensors="pt",
         )
 
     def judgment_token_ids(self) -> list[int]:

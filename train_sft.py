@@ -227,7 +227,8 @@ class IFASSFTTrainer(SFTTrainer):
 
 def judgment_check_rows(dataset) -> list[dict]:
     """The first live row and the first spoof row among the first `JUDGMENT_CHECK_ROWS` rows (images not read)."""
-    columns = [name for name in ("label", "caption", "video_id") if name in (dataset.column_names or [])]
+    available = dataset.column_names or ["label", "caption"]  # an IterableDataset may not know its columns
+    columns = [name for name in ("label", "caption", "video_id") if name in available]
     rows = {}
     for _, row in zip(range(JUDGMENT_CHECK_ROWS), dataset.select_columns(columns)):
         rows.setdefault(row["label"], row)
