@@ -157,8 +157,7 @@ def from_backbones(
     """An I-FAS whose vision tower and LLM come from pretrained checkpoints (names or local paths).
 
     Adds `<image>` (and ChatML tokens when missing) to the tokenizer, resizes the embeddings (the added ids go to
-    `config.new_token_ids`, whose rows LoRA trains), and initialises
-    the projector and GAC randomly.
+    `config.new_token_ids`, whose rows LoRA trains), and initialises the projector and GAC randomly.
 
     >>> model, processor = from_backbones("facebook/dinov2-small", "HuggingFaceTB/SmolLM2-135M-Instruct", 224)
     """
