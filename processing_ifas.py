@@ -202,9 +202,55 @@ class IFASProcessor(ProcessorMixin):
             conversation.append({"role": "assistant", "content": [{"type": "text", "text": answer}]})
         return conversation
 
+    def wants_special_tokens(self, text: str) -> bool:
+        """Whether to tokenize `text` with the tokenizer's special tokens: yes (a Llama tokenizer then adds BOS),
+        unless the chat template already put the BOS token in (Llama-3); the rule of `apply_chat_template`."""
+        bos = self.tokenizer.bos_token
+        return not (bos is not None and text.startswith(bos))
+
+    def encode_text(self, text: str) -> list[int]:
+        """Token ids of one rendered text as `__call__` makes them: special tokens per `wants_special_tokens`, each
+        `<image>` expanded to `num_image_tokens` ids."""
+        expanded = text.replace(self.image_token, self.image_token * self.num_image_tokens)
+        return list(self.tokenizer(expanded, add_special_tokens=self.wants_special_tokens(text))["input_ids"])
+
     def build_prompt(self, question: str | None = None) -> str:
         """The rendered prompt, ending right where the judgment word goes."""
         return self.apply_chat_template(self.messages(question), tokenize=False, add_generation_prompt=True)
+
+    def build_conversation(self, answer: str, question: str | None = None) -> str:
+        """The rendered conversation: `build_prompt(question)`, the answer, and the template's end of turn.
+
+        A template that closes the assistant turn without any special token (llava-hf's LLaVA-1.5 template ends it
+        with a space) gets the EOS token instead, as LLaVA trained (`answer</s>`), so the model learns to stop.
+
+        >>> processor.build_conversation("No")   # ChatML
+        '<|im_start|>user\n<image>Is this photo of a real person?<|im_end|>\n<|im_start|>assistant\nNo<|im_end|>\n'
+        """
+        prompt = self.build_prompt(question)
+        text = self.apply_chat_template(self.messages(question, answer), tokenize=False)
+        if not text.startswith(prompt) or answer not in text[len(prompt) :]:
+            raise ValueError(
+                f"the chat template does not render the answer after the generation prompt: prompt {prompt!r}, "
+                f"conversation {text!r}"
+            )
+        end = text.rindex(answer) + len(answer)
+        if self.end_of_turn_token(text[end:]) is None:
+            if self.tokenizer.eos_token is None:
+                raise ValueError("the chat template ends the assistant turn with no special token and the tokenizer "
+                                 "has no EOS token: nothing would teach the model to stop")
+            text = text.rstrip() + self.tokenizer.eos_token
+        return text
+
+    def end_of_turn_token(self, tail: str | None = None) -> str | None:
+        """The first special token of `tail` (default: what the template writes after an answer): ChatML's
+        `<|im_end|>`, Llama-3's `<|eot_id|>`; `None` when there is none (then the EOS token ends the turn)."""
+        if tail is None:
+            text = self.build_conversation(self.judgment_words[0])
+            tail = text[text.rindex(self.judgment_words[0]) + len(self.judgment_words[0]) :]
+        specials = [token.content for token in self.tokenizer.added_tokens_decoder.values() if token.special]
+        found = [(tail.index(token), token) for token in specials if token in tail]
+        return min(found)[1] if found else None
 
     def prepare_inputs(self, images, question: str | None = None) -> BatchFeature:
         """Left-padded tensors for `score`/`judge`; raises `ValueError` naming any unreadable image."""
@@ -212,16 +258,18 @@ class IFASProcessor(ProcessorMixin):
         prompt = self.build_prompt(question)
         return self(
             images=images, text=[prompt] * len(images), padding=True, padding_side="left",
-            add_special_tokens=False, return_tensors="pt",
+            add_special_tokens=self.wants_special_tokens(prompt), return_tensors="pt",
         )
 
     def judgment_token_ids(self) -> list[int]:
-        """Ids of the live and spoof words as the first answer token; raises if either is not one token."""
+        """Ids of the live and spoof words as the first answer token, tokenized in context as training sees them
+        (the rendered conversation cut after the word); raises if either is not one token after the prompt."""
         prompt = self.build_prompt()
-        prompt_ids = self.tokenizer(prompt, add_special_tokens=False)["input_ids"]
+        prompt_ids = self.encode_text(prompt)
         ids = []
         for word in self.judgment_words:
-            full = self.tokenizer(prompt + word, add_special_tokens=False)["input_ids"]
+            conversation = self.build_conversation(word)
+            full = self.encode_text(conversation[: conversation.index(word, len(prompt)) + len(word)])
             answer = full[len(prompt_ids) :]
             if full[: len(prompt_ids)] != prompt_ids or len(answer) != 1:
                 pieces = self.tokenizer.convert_ids_to_tokens(answer)
