@@ -77,11 +77,15 @@ def open_video(path: str | Path, url_timeout: float | None = None) -> av.contain
     if URL.match(name):
         if url_timeout is None:
             raise ValueError(f"video {name!r}: URLs are not opened without an explicit url_timeout (local files only)")
-        container = av.open(name, timeout=float(url_timeout))
+        options = {"timeout": float(url_timeout)}
     elif not os.path.isfile(name):
         raise FileNotFoundError(f"{name}: missing file (or not a regular file)")
     else:
-        container = av.open(name)
+        options = {}
+    try:
+        container = av.open(name, **options)
+    except av.error.EOFError:
+        raise ValueError(f"video {name!r}: no video stream (the file ends before any frame)") from None
     if not container.streams.video:
         container.close()
         raise ValueError(f"video {name!r}: no video stream")
