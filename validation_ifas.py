@@ -22,13 +22,16 @@ def check_batch_size(batch_size) -> int:
 
 
 def as_image_list(images) -> list:
-    """`images` as a list: one image (path, bytes, dict or PIL image) becomes a one-item list; a list or tuple is
-    copied; anything else is a `ValueError` (a bare string is one path, never a sequence of characters)."""
-    if isinstance(images, (list, tuple)):
-        return list(images)
+    """`images` as a list: one image (path, bytes, dict or PIL image) becomes a one-item list; a sequence (list,
+    tuple, `datasets` column) is copied; anything else (an array, a generator) is a `ValueError`. A bare string is
+    one path, never a sequence of characters."""
     if isinstance(images, (str, os.PathLike, bytes, bytearray, dict)) or hasattr(images, "getpixel"):
         return [images]
-    raise ValueError(f"images must be a list of images or one image (path, bytes or PIL image), got {type(images).__name__}")
+    if hasattr(images, "shape") or not (hasattr(images, "__len__") and hasattr(images, "__getitem__")):
+        raise ValueError(
+            f"images must be a list of images or one image (path, bytes or PIL image), got {type(images).__name__}"
+        )
+    return list(images)
 
 
 def control_tokens(tokenizer, image_token: str) -> set[str]:

@@ -107,8 +107,9 @@ def test_one_image_is_a_one_image_batch_never_a_string_of_characters(tiny_model_
     one = model.score(processor, str(path))
     assert one.shape == (1,)
     torch.testing.assert_close(one, model.score(processor, [str(path)]))
-    with pytest.raises(ValueError, match="images must be a list of images or one image"):
-        model.score(processor, 42)
+    for bad in (42, np.zeros((32, 32, 3), dtype=np.uint8), (path for path in [str(path)])):
+        with pytest.raises(ValueError, match="images must be a list of images or one image"):
+            model.score(processor, bad)
 
 
 def test_question_with_control_tokens_or_too_long_is_refused(tiny_model_and_processor):
