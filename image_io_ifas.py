@@ -13,8 +13,8 @@ RGB PIL image, or raises `ValueError` naming the input and the problem. It fails
 - sizes: more than `MAX_IMAGE_PIXELS` pixels is refused from the header, before decoding (decompression bombs);
   a side under `MIN_IMAGE_SIDE` pixels is refused (no face texture survives in it).
 
-A PIL image opened from a file and not changed since (`Image.open(path)`) is decoded again from that file; any
-other PIL image is taken as already decoded by the caller (converted, oriented and size-checked only).
+A PIL image opened from a file and not decoded yet (`Image.open(path)`) is decoded strictly from that file; any
+other PIL image is taken as decoded by the caller (converted, oriented and size-checked only).
 
 This module ships with the processor as remote code (it is a relative import of `processing_ifas.py`).
 
@@ -119,9 +119,10 @@ def _check_size(image: Image.Image, what: str, max_pixels: int) -> None:
         raise ValueError(f"{what}: {width}x{height} is too small (each side must be at least {MIN_IMAGE_SIDE} px)")
 
 
-def _is_unchanged_file(image: Image.Image) -> bool:
+def _is_undecoded_file(image: Image.Image) -> bool:
+    """`Image.open(path)` not loaded yet: its pixels still come from `path` (`tile` is emptied by `load`)."""
     filename = getattr(image, "filename", None)
-    return isinstance(image, ImageFile.ImageFile) and bool(filename) and os.path.isfile(filename)
+    return isinstance(image, ImageFile.ImageFile) and bool(image.tile) and bool(filename) and os.path.isfile(filename)
 
 
 def load_image(source, max_pixels: int = MAX_IMAGE_PIXELS) -> Image.Image:
@@ -135,7 +136,7 @@ def load_image(source, max_pixels: int = MAX_IMAGE_PIXELS) -> Image.Image:
     """
     if isinstance(source, dict) and ("bytes" in source or "path" in source):  # datasets.Image storage
         return load_image(source.get("bytes") or source["path"], max_pixels)
-    if isinstance(source, Image.Image) and _is_unchanged_file(source):
+    if isinstance(source, Image.Image) and _is_undecoded_file(source):
         return load_image(source.filename, max_pixels)
     what = describe(source)
     if isinstance(source, Image.Image):

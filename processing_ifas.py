@@ -6,11 +6,11 @@ from transformers import BatchFeature, ProcessorMixin
 try:
     from .configuration_ifas import DEFAULT_JUDGMENT_WORDS, DEFAULT_QUESTION
     from .image_io_ifas import MAX_IMAGE_PIXELS, load_image, to_rgb
-    from .validation_ifas import check_conversation, control_tokens
+    from .validation_ifas import as_image_list, check_conversation, control_tokens
 except ImportError:  # imported from the installed project rather than from a checkpoint's remote code
     from configuration_ifas import DEFAULT_JUDGMENT_WORDS, DEFAULT_QUESTION
     from image_io_ifas import MAX_IMAGE_PIXELS, load_image, to_rgb
-    from validation_ifas import check_conversation, control_tokens
+    from validation_ifas import as_image_list, check_conversation, control_tokens
 
 # ChatML with typed content blocks; assistant text wrapped in {% generation %} for assistant-token masks.
 CHAT_TEMPLATE = (
@@ -136,7 +136,7 @@ class IFASProcessor(ProcessorMixin):
 
     def prepare_inputs(self, images, question: str | None = None) -> BatchFeature:
         """Left-padded tensors for `score`/`judge`; raises `ValueError` naming any unreadable image."""
-        images = [load_image(image) for image in images]
+        images = [load_image(image) for image in as_image_list(images)]
         prompt = self.build_prompt(question)
         return self(
             images=images, text=[prompt] * len(images), padding=True, padding_side="left",
