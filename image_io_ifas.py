@@ -86,7 +86,7 @@ def _read(source, what: str) -> bytes:
 
 def _check_integrity(data: bytes, image: Image.Image, what: str) -> None:
     """Raise when the encoded data is corrupt in a way the plain Pillow decode would let through."""
-    if image.format == "JPEG":
+    if image.format in ("JPEG", "MPO"):  # MPO: phone cameras' JPEG with extra pictures after the first
         try:
             simplejpeg.decode_jpeg(data, colorspace=_JPEG_COLORSPACES.get(image.mode, "RGB"), strict=True)
         except ValueError as error:

@@ -24,10 +24,10 @@ def natural_jpeg(side: int = 128) -> bytes:
 
 
 def flip_scan_bytes(data: bytes, count: int = 8, step: int = 97) -> bytes:
-    """XOR `count` bytes of the entropy-coded scan (after the SOS header), headers untouched."""
+    """XOR `count` bytes of the first entropy-coded scan (after the SOS header), headers untouched."""
     sos = data.index(b"\xff\xda")
     start = sos + 2 + int.from_bytes(data[sos + 2 : sos + 4], "big")
-    middle = (start + len(data) - 2) // 2
+    middle = (start + data.index(b"\xff\xd9", start)) // 2
     corrupt = bytearray(data)
     for k in range(count):
         corrupt[middle + k * step] ^= 0x55
@@ -53,6 +53,16 @@ def test_flipped_jpeg_scan_bytes_are_an_error_naming_the_file(tmp_path):
     with pytest.raises(ValueError, match="corrupt or truncated JPEG data"):
         load_image(Image.open(path))  # an opened, unchanged file is decoded again from the file
     assert load_image(natural_jpeg()).size == (128, 128)  # the intact file decodes
+
+
+def test_phone_mpo_jpeg_is_checked_too():
+    buffer = io.BytesIO()
+    face = astronaut_face(128)
+    face.save(buffer, format="MPO", save_all=True, append_images=[face.rotate(90)])
+    assert Image.open(io.BytesIO(buffer.getvalue())).format == "MPO"
+    assert load_image(buffer.getvalue()).size == (128, 128)
+    with pytest.raises(ValueError, match="corrupt or truncated JPEG data"):
+        load_image(flip_scan_bytes(buffer.getvalue()))
 
 
 def test_png_with_a_flipped_idat_byte_is_an_error():
