@@ -23,8 +23,10 @@ from transformers.modeling_outputs import CausalLMOutputWithPast
 
 try:
     from .configuration_ifas import IFASConfig
+    from .validation_ifas import as_image_list, check_batch_size, check_question
 except ImportError:  # imported from the installed project rather than from a checkpoint's remote code
     from configuration_ifas import IFASConfig
+    from validation_ifas import as_image_list, check_batch_size, check_question
 
 
 @dataclass
@@ -344,6 +346,7 @@ class IFASForConditionalGeneration(IFASPreTrainedModel, GenerationMixin):
         """`GenerationMixin.generate`, plus: once `config.threshold` is calibrated, a generated Yes/No judgment
         follows the threshold (so `pipeline("image-text-to-text")` decides like `judge`)."""
         input_ids = kwargs.get("input_ids", args[0] if args else None)
+        self._require_image(input_ids, kwargs.get("pixel_values"), kwargs.get("inputs_embeds"))
         if self.config.threshold is not None and self.config.judgment_token_ids and input_ids is not None:
             live_id, spoof_id = self.judgment_token_ids()
             processors = LogitsProcessorList(kwargs.pop("logits_processor", None) or [])
@@ -351,6 +354,19 @@ class IFASForConditionalGeneration(IFASPreTrainedModel, GenerationMixin):
                                                                input_ids.shape[1]))
             kwargs["logits_processor"] = processors
         return super().generate(*args, **kwargs)
+
+    def _require_image(self, input_ids, pixel_values, inputs_embeds=None) -> None:
+        """Refuse to answer without an image: I-FAS judges a face image, never text alone."""
+        if inputs_embeds is not None and input_ids is None:
+            return  # embeddings built by the caller (the image already merged in)
+        if pixel_values is None or input_ids is None or not bool((input_ids == self.config.image_token_id).any()):
+            raise ValueError(
+                "no image in the input: I-FAS answers only about an image (pixel_values and '<image>' tokens are "
+                "required; in a chat, add an {'type': 'image', 'image': ...} block to the user message)"
+            )
+
+    def _context_limit(self) -> int | None:
+        return getattr(self.config.text_config, "max_position_embeddings", None)
 
     def judgment_token_ids(self) -> tuple[int, int]:
         """(live_id, spoof_id) of the judgment words; set from the tokenizer by the processor-aware builders."""
@@ -367,6 +383,7 @@ class IFASForConditionalGeneration(IFASPreTrainedModel, GenerationMixin):
         """P(live) from one forward pass over left-padded prompts ending at the answer position."""
         if attention_mask is not None and not bool(attention_mask[:, -1].all()):
             raise ValueError("score_inputs needs left-padded prompts (the last position of every row must be real)")
+        self._require_image(input_ids, pixel_values)
         logits = self(
             input_ids=input_ids, pixel_values=pixel_values, attention_mask=attention_mask, logits_to_keep=1,
             use_cache=False,
@@ -384,6 +401,8 @@ class IFASForConditionalGeneration(IFASPreTrainedModel, GenerationMixin):
 
         >>> p_live = model.score(processor, ["face.jpg", pil_image])  # tensor of shape (2,)
         """
+        images, batch_size = as_image_list(images), check_batch_size(batch_size)
+        check_question(processor, question, self._context_limit())
         scores = []
         for start in range(0, len(images), batch_size):
             inputs = processor.prepare_inputs(images[start : start + batch_size], question=question)
@@ -404,6 +423,8 @@ class IFASForConditionalGeneration(IFASPreTrainedModel, GenerationMixin):
         >>> model.judge(processor, ["face.jpg"])[0]
         {'judgment': 'No', 'is_live': False, 'p_live': 0.03, 'explanation': 'The face is printed on paper ...'}
         """
+        images, batch_size = as_image_list(images), check_batch_size(batch_size)
+        check_question(processor, question, self._context_limit(), reserved=1 + max_new_tokens)
         live_id, spoof_id = self.judgment_token_ids()
         live_word, spoof_word = self.config.judgment_words
         threshold = self.decision_threshold()
