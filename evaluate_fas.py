@@ -360,6 +360,15 @@ def _slug(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_") or "target"
 
 
+def read_scores(out_dir: str | Path, name: str) -> list[dict]:
+    """The scored records (`row`, `score`, `label`, ...) that `evaluate` wrote for target `name` under `out_dir`."""
+    path = Path(out_dir) / "scores" / f"{_slug(name)}.jsonl"
+    if not path.is_file():
+        raise ValueError(f"{path}: no scores for target {name!r} (run evaluate first)")
+    with path.open(encoding="utf-8") as handle:
+        return [json.loads(line) for line in handle.readlines()[1:]]
+
+
 def evaluate(
     model: IFASForConditionalGeneration,
     processor: IFASProcessor,

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import nn
+from transformers import initialization as init
 from transformers import AutoModel, GenerationMixin, LogitsProcessor, LogitsProcessorList, PreTrainedModel
 from transformers.activations import ACT2FN
 from transformers.modeling_outputs import CausalLMOutputWithPast
@@ -104,6 +105,10 @@ class IFASGlobalAwareConnector(nn.Module):
         num_layers = 1 if isinstance(config.vision_feature_layer, int) else len(config.vision_feature_layer)
         eps = getattr(vision, "layer_norm_eps", 1e-6)
         num_heads = config.gac_num_heads or vision.num_attention_heads
+        # Per-layer standardisation of the global tokens before Q_V = Linear(G_V): identity at init, set from data by
+        # `ifas_train.connector_init.calibrate_connector` (an affine re-parametrisation of the same linear map).
+        self.global_shift = nn.Parameter(torch.zeros(len(config.tapped_layers), dim))
+        self.global_scale = nn.Parameter(torch.ones(len(config.tapped_layers), dim))
         self.global_proj = nn.Linear(dim, dim)
         self.prefix_queries = nn.Embedding(config.gac_num_queries, dim)
         self.blocks = nn.ModuleList(
@@ -116,7 +121,8 @@ class IFASGlobalAwareConnector(nn.Module):
     def forward(self, global_tokens: torch.Tensor, patch_features: torch.Tensor) -> torch.Tensor:
         """`global_tokens` (B, L, D), `patch_features` (B, N, D·k) → (B, num_queries + L, text_hidden)."""
         prefix = self.prefix_queries.weight.unsqueeze(0).expand(global_tokens.shape[0], -1, -1)
-        queries = torch.cat([prefix.to(global_tokens.dtype), self.global_proj(global_tokens)], dim=1)
+        standardized = (global_tokens - self.global_shift) * self.global_scale
+        queries = torch.cat([prefix.to(global_tokens.dtype), self.global_proj(standardized)], dim=1)
         for block in self.blocks:
             queries = block(queries, patch_features)
         return self.out_proj(self.out_norm(queries))
@@ -152,6 +158,12 @@ class IFASPreTrainedModel(PreTrainedModel):
     _supports_flash_attn = True
     _supports_attention_backend = True
     _skip_keys_device_placement = ["past_key_values", "cache"]
+
+    def _init_weights(self, module: nn.Module) -> None:
+        super()._init_weights(module)
+        if isinstance(module, IFASGlobalAwareConnector):
+            init.zeros_(module.global_shift)
+            init.ones_(module.global_scale)
 
 
 class IFASModel(IFASPreTrainedModel):
@@ -346,7 +358,9 @@ class IFASForConditionalGeneration(IFASPreTrainedModel, GenerationMixin):
         """`GenerationMixin.generate`, plus: once `config.threshold` is calibrated, a generated Yes/No judgment
         follows the threshold (so `pipeline("image-text-to-text")` decides like `judge`)."""
         input_ids = kwargs.get("input_ids", args[0] if args else None)
-        self._require_image(input_ids, kwargs.get("pixel_values"), kwargs.get("inputs_embeds"))
+        pixels = kwargs.get("pixel_values")
+        self._require_image(input_ids, pixels if pixels is not None else kwargs.get("vision_patch_features"),
+                            kwargs.get("inputs_embeds"))
         if self.config.threshold is not None and self.config.judgment_token_ids and input_ids is not None:
             live_id, spoof_id = self.judgment_token_ids()
             processors = LogitsProcessorList(kwargs.pop("logits_processor", None) or [])
@@ -356,7 +370,8 @@ class IFASForConditionalGeneration(IFASPreTrainedModel, GenerationMixin):
         return super().generate(*args, **kwargs)
 
     def _require_image(self, input_ids, pixel_values, inputs_embeds=None) -> None:
-        """Refuse to answer without an image: I-FAS judges a face image, never text alone."""
+        """Refuse to answer without an image (`pixel_values`, or precomputed vision features in their place): I-FAS
+        judges a face image, never text alone."""
         if inputs_embeds is not None and input_ids is None:
             return  # embeddings built by the caller (the image already merged in)
         if pixel_values is None or input_ids is None or not bool((input_ids == self.config.image_token_id).any()):

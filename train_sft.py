@@ -26,6 +26,8 @@ from peft import LoraConfig, get_peft_model
 from transformers import set_seed
 from trl import ModelConfig, SFTConfig, SFTTrainer, TrlParser
 
+from ifas_train.connector_init import calibrate_connector
+from ifas_train.vision_cache import VisionFeatureCache
 from ifas_build import from_backbones, from_pretrained_vlm, save_checkpoint
 from modeling_ifas import IFASForConditionalGeneration
 from processing_ifas import IFASProcessor
@@ -91,6 +93,11 @@ class IFASScriptArguments:
     train_connector_only: bool = field(default=False, metadata={"help": "Train only the projector and GAC."})
     merge_lora: bool = field(default=True, metadata={"help": "Merge LoRA into the final complete checkpoint."})
     check_images: bool = field(default=True, metadata={"help": "Decode every image first; skip unreadable rows."})
+    cache_vision_features: bool = field(default=False, metadata={
+        "help": "Run the frozen vision tower once per image and reuse its features (ifas_train/vision_cache.py)."})
+    calibrate_connector_images: int = field(default=0, metadata={
+        "help": "For a freshly initialised GAC: standardise its inputs and match its output norm to the LLM's "
+                "embeddings on this many training images before training (ifas_train/connector_init.py); 0 = off."})
 
 
 def answer_span_masks(shifted_labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -98,6 +105,16 @@ def answer_span_masks(shifted_labels: torch.Tensor) -> tuple[torch.Tensor, torch
     valid = shifted_labels != -100
     first = valid & (valid.long().cumsum(dim=1) == 1)
     return first, valid & ~first
+
+
+def first_supervised_position(labels: torch.Tensor) -> int:
+    """The first column of `labels` that any row supervises (0 when none does).
+
+    >>> first_supervised_position(torch.tensor([[-100, -100, 5, 6], [-100, 7, 8, -100]]))
+    1
+    """
+    supervised = (labels != -100).any(dim=0).nonzero()
+    return int(supervised[0]) if len(supervised) else 0
 
 
 def lopsided_loss_terms(logits: torch.Tensor, labels: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -203,6 +220,10 @@ class IFASSFTTrainer(SFTTrainer):
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         labels = inputs.pop("labels")
+        first = first_supervised_position(labels)
+        if first > 0:  # logits only where the loss reads them: the LM head over the prompt is wasted work
+            labels = labels[:, first - 1 :]
+            inputs = {**inputs, "logits_to_keep": torch.arange(first - 1, first - 1 + labels.shape[1])}
         outputs = model(**inputs, use_cache=False)
         terms = lopsided_loss_terms(outputs.logits, labels)
         alpha = self.args.judgment_weight
@@ -324,8 +345,21 @@ def training_data(script_args: IFASScriptArguments):
     return train, load_training_split(script_args.dataset_path, script_args.dataset_eval_split)
 
 
-def build_trainer(script_args, training_args, model_args) -> IFASSFTTrainer:
-    """Everything `main` does before `train()`: data checks, model, freezing, LoRA, trainer."""
+def prepare_connector(model, processor, train_dataset, script_args, vision_cache=None) -> None:
+    """`--cache_vision_features` (a `VisionFeatureCache`, shared when given) and `--calibrate_connector_images`."""
+    if script_args.cache_vision_features or vision_cache is not None:
+        (vision_cache if vision_cache is not None else VisionFeatureCache()).attach(model)
+    count = min(script_args.calibrate_connector_images, len(train_dataset))
+    if count:
+        rows = train_dataset.shuffle(seed=0).select(range(count))
+        pixel_values = processor.prepare_inputs(list(rows["image"]))["pixel_values"]
+        stats = calibrate_connector(model, pixel_values.to(model.device, model.dtype))
+        logger.info("calibrated the connector on %d images: %s", count, stats)
+
+
+def build_trainer(script_args, training_args, model_args, vision_cache=None) -> IFASSFTTrainer:
+    """Everything `main` does before `train()`: data checks, model, freezing, connector, LoRA, trainer.
+    `vision_cache`: a `VisionFeatureCache` to share between runs on the same frozen tower (the demo's seeds)."""
     set_seed(training_args.seed)
     train_dataset, eval_dataset = training_data(script_args)
     if script_args.check_images:
@@ -339,6 +373,7 @@ def build_trainer(script_args, training_args, model_args) -> IFASSFTTrainer:
     unused = freeze_unused_parameters(model, processor)
     if unused:
         logger.info("froze %d parameter(s) that receive no gradient: %s", len(unused), unused[:4])
+    prepare_connector(model, processor, train_dataset, script_args, vision_cache)
     if model_args.use_peft:
         model = apply_lora(model, model_args)
     return IFASSFTTrainer(

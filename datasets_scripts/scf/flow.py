@@ -107,11 +107,12 @@ def run_scf(
     seed: int = 0,
     shard_size: int = 64,
     max_new_tokens: int = 64,
+    concise_templates: bool = False,
 ) -> tuple[DatasetDict, dict]:
     """Fill `caption` and `caption_source` of every split; return the new DatasetDict and the report dict.
 
     `captioner` is a Hugging Face model name or path, or "template". Splits, row order and all other columns
-    are kept. `seed` seeds the template captioner.
+    are kept. `seed` seeds the template captioner; `concise_templates` makes its captions one short sentence.
     """
     check_dataset(dataset, where="SCF input")
     if captioner == TEMPLATE and finetune:
@@ -147,7 +148,7 @@ def run_scf(
     for split, ds in dataset.items():
         for row, entry in zip(rows[split], state[split]):
             if entry["caption"] is None:
-                entry["caption"] = (template_caption_for_row(row, seed), TEMPLATE_SOURCE)
+                entry["caption"] = (template_caption_for_row(row, seed, concise_templates), TEMPLATE_SOURCE)
             traces.append(entry["trace"] | {
                 "dataset": row["dataset"], "attack_type": row["attack_type"], "split": split,
                 "family": family_of(row["attack_type"], row["attack_detail"] or ""),
@@ -159,5 +160,5 @@ def run_scf(
         ds = ds.add_column("caption_source", [entry["caption"][1] for entry in state[split]])
         output[split] = ds.select_columns(columns)
     settings = {"captioner": captioner, "finetune": finetune, "prompt_mode": prompt_mode, "seed": seed,
-                "max_new_tokens": max_new_tokens}
+                "max_new_tokens": max_new_tokens, "concise_templates": concise_templates}
     return output, build_report(traces, settings=settings)

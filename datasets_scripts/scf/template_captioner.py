@@ -177,18 +177,28 @@ def _join(items: list[str]) -> str:
     return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
-def template_caption(attack_type: str, attack_detail: str = "", *, seed: int = 0, key: str = "") -> str:
-    """An attack-aware explanation for one row; deterministic in (`attack_type`, `attack_detail`, `seed`, `key`)."""
+def template_caption(
+    attack_type: str, attack_detail: str = "", *, seed: int = 0, key: str = "", concise: bool = False
+) -> str:
+    """An attack-aware explanation for one row; deterministic in (`attack_type`, `attack_detail`, `seed`, `key`).
+
+    `concise=True` gives one sentence with the medium and a single cue (about 15 tokens instead of 40), for
+    small training budgets:
+
+    >>> template_caption("print", "", seed=0, key="a", concise=True)
+    'The face is a paper printout: a faint dot pattern from the printer.'
+    """
     family = family_of(attack_type, attack_detail)
     rng = _rng(seed, f"{attack_type}|{attack_detail}|{key}")
     medium = rng.choice(_media(family, attack_detail or ""))
     opener = rng.choice(OPENERS[family]).format(medium=medium)
-    cues = rng.sample(CUES[family], k=rng.choice((2, 3)))
-    closer = rng.choice(CLOSERS["live" if family == "live" else "spoof"])
+    cues = rng.sample(CUES[family], k=1 if concise else rng.choice((2, 3)))
+    closer = "" if concise else rng.choice(CLOSERS["live" if family == "live" else "spoof"])
     sentence = f"{opener} {_join(cues)}."
     return sentence[0].upper() + sentence[1:] + closer
 
 
-def template_caption_for_row(row: Mapping, seed: int = 0) -> str:
+def template_caption_for_row(row: Mapping, seed: int = 0, concise: bool = False) -> str:
     """`template_caption` for a contract row (uses its attack_type, attack_detail and `row_key`)."""
-    return template_caption(row["attack_type"], row.get("attack_detail") or "", seed=seed, key=row_key(row))
+    return template_caption(row["attack_type"], row.get("attack_detail") or "", seed=seed, key=row_key(row),
+                            concise=concise)
