@@ -167,8 +167,8 @@ class IFASSFTTrainer(SFTTrainer):
         return batch_samples, num_items_in_batch
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-        labels = inputs.pop("labels")
-        outputs = model(**inputs, use_cache=False)
+        labels = inputs["labels"]  # read, not popped: prediction_step and compute_metrics still see them
+        outputs = model(**{key: value for key, value in inputs.items() if key != "labels"}, use_cache=False)
         terms = lopsided_loss_terms(outputs.logits, labels)
         alpha = self.args.judgment_weight
         if model.training and getattr(self, "_step_counts", None) is not None:
@@ -183,7 +183,8 @@ class IFASSFTTrainer(SFTTrainer):
     def _log_terms(self, terms: dict, mode: str) -> None:
         stats = torch.stack([terms[key].detach().float() for key in (
             "judgment_sum", "interpretation_sum", "judgment_count", "interpretation_count", "judgment_correct")])
-        j_sum, i_sum, j_count, i_count, correct = self.accelerator.gather_for_metrics(stats.unsqueeze(0)).sum(0)
+        # One row of sums per process: gather, not gather_for_metrics (which drops "duplicate" rows of a last batch)
+        j_sum, i_sum, j_count, i_count, correct = self.accelerator.gather(stats.unsqueeze(0)).sum(0)
         metrics = self._metrics[mode]
         metrics["loss_judgment"].append((j_sum / j_count.clamp(min=1)).item())
         metrics["loss_interpretation"].append((i_sum / i_count.clamp(min=1)).item())
