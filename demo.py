@@ -217,7 +217,8 @@ def run(config: dict, out: Path) -> dict:
 
     banner(f"6/6 Answers on held-out-domain ({target}) images")
     picks = pick_answers(test, config["seed"])
-    answers = model.judge(processor, [test[i]["image"] for i in picks], max_new_tokens=evaluation["max_new_tokens"])
+    answers = model.judge(processor, [test[i]["image"] for i in picks], max_new_tokens=evaluation["max_new_tokens"],
+                          crop_faces=False)  # the dataset rows are face crops already
     answer_lines = []
     for index, answer in zip(picks, answers):
         truth = test[index]["attack_detail"] or test[index]["attack_type"]

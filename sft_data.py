@@ -52,7 +52,7 @@ class IFASCollator:
 
     def encode(self, row: dict) -> tuple[list[int], list[int], dict]:
         """(input_ids, labels, image inputs) of one row."""
-        prompt = self.processor(images=[row["image"]], text=self.prompt, add_special_tokens=False)
+        prompt = self.processor(images=[row["image"]], text=self.prompt, add_special_tokens=False, crop_faces=False)
         prompt_ids = prompt["input_ids"][0]
         caption = (row.get("caption") or "").strip()
         answer = answer_text(row["label"], caption, self.processor.judgment_words)

@@ -72,8 +72,8 @@ def typographic_injection(out: Path, target: str) -> dict:
         draw.text((6, image.height * 0.8), INJECTION_TEXT, fill=(0, 0, 0), font=font)
         injected.append(image)
     threshold = model.decision_threshold()
-    before = model.score(processor, spoofs) >= threshold
-    after = model.score(processor, injected) >= threshold
+    before = model.score(processor, spoofs, crop_faces=False) >= threshold  # dataset rows: face crops already
+    after = model.score(processor, injected, crop_faces=False) >= threshold
     return {"n": len(spoofs), "flipped": int((before != after).sum()), "to_live": int((~before & after).sum()),
             "live_before": int(before.sum()), "live_after": int(after.sum())}
 
