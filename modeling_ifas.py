@@ -409,6 +409,7 @@ class IFASForConditionalGeneration(IFASPreTrainedModel, GenerationMixin):
         return results
 
     def _judge_crops(self, processor, crops, question, threshold, max_new_tokens, **generate_kwargs) -> list[dict]:
+        """`judge`'s answers for images that are the model's input already (face crops, or whole images)."""
         live_id, spoof_id = self.judgment_token_ids()
         live_word, spoof_word = self.config.judgment_words
         inputs = processor.prepare_inputs(crops, question=question, crop_faces=False).to(self.device)
