@@ -23,3 +23,13 @@ def test_training_recipes_parse(recipe):
 def test_accelerate_configs_are_complete(name):
     config = yaml.safe_load((CONFIGS / "accelerate" / name).read_text())
     assert {"distributed_type", "num_processes", "mixed_precision", "num_machines"} <= set(config)
+
+
+def test_llava15_recipe_follows_llava_finetune_lora():
+    parser = TrlParser((IFASScriptArguments, IFASSFTConfig, ModelConfig))
+    script_args, training_args, model_args = parser.parse_args_and_config(
+        args=["--config", str(CONFIGS / "llava15_7b_lora.yaml")])
+    assert script_args.vlm_model_name_or_path == "llava-hf/llava-1.5-7b-hf"
+    assert (model_args.lora_r, model_args.lora_alpha, model_args.lora_dropout) == (128, 256, 0.05)
+    assert (training_args.learning_rate, training_args.connector_learning_rate) == (2e-4, 2e-5)
+    assert training_args.per_device_train_batch_size * 8 == 128 and training_args.weight_decay == 0.0
