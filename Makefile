@@ -10,7 +10,7 @@ export TOKENIZERS_PARALLELISM := false
 
 # torch==2.13.0 must be in the same pip command as the rest, or pip resolves a multi-GB CUDA build.
 # facenet-pytorch (MTCNN, weights in the wheel) pins torch<2.3/numpy<2 in its metadata and imports torchvision:
-# installed --no-deps; datasets_scripts/faces.py gives it a pure-torch NMS so torchvision is never imported.
+# installed --no-deps; faces_ifas.py gives it a pure-torch NMS so torchvision is never imported.
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip

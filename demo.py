@@ -274,7 +274,7 @@ def run_seed(config: dict, out: Path, train, dev, test, targets: dict, vision_ca
                                               batch_size=evaluation["batch_size"], seed=seed)
         run["explanation_rates"] = explanation_rates(run["explanations"])
         spoofs = [row["image"] for row in test if row["label"] != 0]
-        run["injection"] = injection_flips(model, processor, spoofs, batch_size=evaluation["batch_size"])
+        run["injection"] = injection_flips(model, processor, spoofs, batch_size=evaluation["batch_size"], crop_faces=False)
     return run
 
 

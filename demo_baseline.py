@@ -33,7 +33,7 @@ class BinaryBaseline(nn.Module):
         self.head = nn.Linear(features, 1)
 
     def features(self, images) -> torch.Tensor:
-        pixel_values = self.processor.prepare_inputs(list(images))["pixel_values"]
+        pixel_values = self.processor.prepare_inputs(list(images), crop_faces=False)["pixel_values"]  # face crops
         with torch.no_grad():
             global_tokens, patch_features = self.encoder.encode_images(pixel_values)
         parts = [patch_features.float().mean(1)]

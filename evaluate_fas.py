@@ -128,7 +128,10 @@ class _IndexedRows(torch.utils.data.Dataset):
 
 
 class _Collate:
-    """Decode a batch (catching unreadable images) and prepare the left-padded inputs of the readable ones."""
+    """Decode a batch (catching unreadable images) and prepare the left-padded inputs of the readable ones.
+
+    Contract rows are face crops already (the builders crop by the rule of `faces_ifas`), so they are not cropped
+    again."""
 
     def __init__(self, processor: IFASProcessor):
         self.processor = processor
@@ -142,7 +145,7 @@ class _Collate:
                 readable.append(row)
             except ValueError as error:
                 failed.append(row | {"error": str(error)})
-        inputs = self.processor.prepare_inputs(images) if images else None
+        inputs = self.processor.prepare_inputs(images, crop_faces=False) if images else None
         return readable, failed, inputs
 
 
@@ -290,7 +293,7 @@ def explain_samples(
     if not chosen:
         return {"consistency": {}, "samples": []}
     images = dataset.cast_column("image", ImageFeature(decode=False)).select([r["row"] for r in chosen])["image"]
-    answers = model.judge(processor, images, max_new_tokens=max_new_tokens, batch_size=batch_size)
+    answers = model.judge(processor, images, max_new_tokens=max_new_tokens, batch_size=batch_size, crop_faces=False)
     samples, judgments = [], []
     for record, answer in zip(chosen, answers):
         judged = judge_answer(f"{answer['judgment']}. {answer['explanation']}", record["label"],
@@ -463,11 +466,14 @@ def judge_video(
     frames: str = "flip",
     max_new_tokens: int = 48,
     batch_size: int = 8,
+    explain: bool = True,
     url_timeout: float | None = None,
 ) -> dict:
     """Judge a video: frames sampled as the builders do (`datasets_scripts.video`, policy `frames`, rotation applied),
-    P(live) averaged over them and compared with `model.decision_threshold()`, explained on the most decisive frame
-    (the farthest from the threshold on the side of the decision). Raises ValueError naming an unreadable file
+    each cropped to its face by the processor's `face_crop`, P(live) averaged over the frames with a face and
+    compared with `model.decision_threshold()`, explained (unless not `explain`) on the most decisive frame (the
+    farthest from the threshold on the side of the decision), whose ``face_box`` is returned. No face in any frame:
+    ``error`` "no face found", ``p_live`` None, ``is_live`` False. Raises ValueError naming an unreadable file
     (missing, corrupt payload, no video stream). Only local files are read unless `url_timeout` (seconds) is given.
 
     >>> judge_video(model, processor, "clip.mp4")  # doctest: +SKIP
@@ -478,27 +484,38 @@ def judge_video(
         sampled = list(iter_frames(video_path, frames, url_timeout=url_timeout))
     except (OSError, ValueError, IndexError, av.error.FFmpegError) as error:
         raise ValueError(f"video file {str(video_path)!r}: cannot read frames ({error})") from None
+    if not sampled:
+        raise ValueError(f"video file {str(video_path)!r}: no frames")
     indices = [index for index, _ in sampled]
-    frame_scores = model.score(processor, [image for _, image in sampled], batch_size=batch_size).tolist()
-    p_live = float(np.mean(frame_scores))
+    faces = processor.detect_faces([image for _, image in sampled], strict=False)
+    with_face = [i for i, face in enumerate(faces) if face.image is not None]
+    frame_scores = [None] * len(sampled)
+    if with_face:
+        scores = model.score(processor, [faces[i].image for i in with_face], batch_size=batch_size, crop_faces=False)
+        for i, score in zip(with_face, scores.tolist()):
+            frame_scores[i] = score
     threshold = model.decision_threshold()
-    is_live = p_live >= threshold
-    margins = np.asarray(frame_scores) - threshold
-    decisive = int(np.argmax(margins) if is_live else np.argmin(margins))
-    answer = model.judge(processor, [sampled[decisive][1]], max_new_tokens=max_new_tokens)[0]
     live_word, spoof_word = model.config.judgment_words
-    return {
-        "video": str(video_path),
-        "frames": frames,
-        "judgment": live_word if is_live else spoof_word,
-        "is_live": bool(is_live),
-        "p_live": p_live,
-        "threshold": threshold,
-        "frame_indices": indices,
-        "frame_p_live": frame_scores,
-        "decisive_frame": indices[decisive],
-        "explanation": answer["explanation"],
+    verdict = {
+        "video": str(video_path), "frames": frames, "judgment": None, "is_live": False, "p_live": None,
+        "threshold": threshold, "frame_indices": indices, "frame_p_live": frame_scores,
+        "frames_without_face": [indices[i] for i in range(len(sampled)) if faces[i].image is None],
+        "decisive_frame": None, "face_box": None, "num_faces": 0, "explanation": None, "error": None,
     }
+    if not with_face:
+        return verdict | {"error": f"{faces[0].error} in any of the {len(sampled)} sampled frames"}
+    p_live = float(np.mean([frame_scores[i] for i in with_face]))
+    is_live = p_live >= threshold
+    margins = np.asarray([frame_scores[i] for i in with_face]) - threshold
+    decisive = with_face[int(np.argmax(margins) if is_live else np.argmin(margins))]
+    face = faces[decisive]
+    verdict.update(judgment=live_word if is_live else spoof_word, is_live=bool(is_live), p_live=p_live,
+                   decisive_frame=indices[decisive], num_faces=face.num_faces,
+                   face_box=None if face.box is None else [float(v) for v in face.box])
+    if explain:
+        answer = model.judge(processor, [face.image], max_new_tokens=max_new_tokens, crop_faces=False)[0]
+        verdict["explanation"] = answer["explanation"]
+    return verdict
 
 
 # ---------------------------------------------------------------- CLI

@@ -25,6 +25,7 @@ from transformers import (
 )
 
 from configuration_ifas import NO_CLS_VISION_MODEL_TYPES, IFASConfig
+from faces_ifas import DEFAULT_FACE_CROP
 from modeling_ifas import IFASForConditionalGeneration
 from processing_ifas import IFASProcessor
 
@@ -79,8 +80,9 @@ def build_image_processor(vision_config, size: int, mean=None, std=None) -> ViTI
 
 
 def build_processor(config: IFASConfig, tokenizer, image_processor=None, chat_template=None,
-                    image_token: str = IMAGE_TOKEN) -> IFASProcessor:
-    """An `IFASProcessor` matching `config`; also stores the image and judgment token ids into `config`."""
+                    image_token: str = IMAGE_TOKEN, face_crop: dict | None = None) -> IFASProcessor:
+    """An `IFASProcessor` matching `config` (cropping faces by `face_crop`, `faces_ifas`); also stores the image and
+    judgment token ids into `config`."""
     processor = IFASProcessor(
         image_processor=image_processor or build_image_processor(config.vision_config, config.image_size),
         tokenizer=tokenizer,
@@ -89,6 +91,7 @@ def build_processor(config: IFASConfig, tokenizer, image_processor=None, chat_te
         num_image_tokens=config.num_image_tokens,
         question=config.question,
         judgment_words=config.judgment_words,
+        face_crop=face_crop,
     )
     config.image_token_id = processor.image_token_id
     config.judgment_token_ids = processor.judgment_token_ids()
@@ -152,12 +155,15 @@ def _load_vision_tower(name_or_path: str):
 
 
 def from_backbones(
-    vision_name_or_path: str, text_name_or_path: str, image_size: int | None = None, **config_overrides
+    vision_name_or_path: str, text_name_or_path: str, image_size: int | None = None,
+    face_crop: dict | None = DEFAULT_FACE_CROP, **config_overrides
 ) -> tuple[IFASForConditionalGeneration, IFASProcessor]:
     """An I-FAS whose vision tower and LLM come from pretrained checkpoints (names or local paths).
 
     Adds `<image>` (and ChatML tokens when missing) to the tokenizer, resizes the embeddings (the added ids go to
-    `config.new_token_ids`, whose rows LoRA trains), and initialises the projector and GAC randomly.
+    `config.new_token_ids`, whose rows LoRA trains), and initialises the projector and GAC randomly. Its processor
+    crops faces as the dataset builders do (`face_crop`, MTCNN, square x1.3, 224 px), since it is trained on their
+    crops; None feeds whole images.
 
     >>> model, processor = from_backbones("facebook/dinov2-small", "HuggingFaceTB/SmolLM2-135M-Instruct", 224)
     """
@@ -185,7 +191,7 @@ def from_backbones(
     except (OSError, ValueError, AttributeError):
         mean = std = None
     image_processor = build_image_processor(config.vision_config, config.image_size, mean, std)
-    processor = build_processor(config, tokenizer, image_processor)
+    processor = build_processor(config, tokenizer, image_processor, face_crop=face_crop)
     model = IFASForConditionalGeneration(config)
     model.model.vision_tower.load_state_dict(tower.state_dict())
     model.model.language_model.load_state_dict(language_model.model.state_dict())

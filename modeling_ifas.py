@@ -411,8 +411,15 @@ class IFASForConditionalGeneration(IFASPreTrainedModel, GenerationMixin):
         """The calibrated operating threshold on P(live), or 0.5 while uncalibrated."""
         return 0.5 if self.config.threshold is None else float(self.config.threshold)
 
-    def score(self, processor, images, question: str | None = None, batch_size: int = 8) -> torch.Tensor:
+    def score(
+        self, processor, images, question: str | None = None, batch_size: int = 8, strict: bool = True,
+        crop_faces: bool = True,
+    ) -> torch.Tensor:
         """P(live) for each image (paths, bytes or PIL images); raises `ValueError` naming an unreadable input.
+
+        With the processor's `face_crop`, each image is first cropped to its largest face (`crop_faces=False`: the
+        images are face crops already). An image without a face raises `ValueError` naming it when `strict`, else
+        scores NaN, which is never at or above a threshold: never live.
 
         >>> p_live = model.score(processor, ["face.jpg", pil_image])  # tensor of shape (2,)
         """
@@ -420,55 +427,79 @@ class IFASForConditionalGeneration(IFASPreTrainedModel, GenerationMixin):
         check_question(processor, question, self._context_limit())
         scores = []
         for start in range(0, len(images), batch_size):
-            inputs = processor.prepare_inputs(images[start : start + batch_size], question=question)
-            inputs = inputs.to(self.device)
-            scores.append(self.score_inputs(inputs["input_ids"], inputs["pixel_values"], inputs["attention_mask"]))
-        return torch.cat(scores).cpu() if scores else torch.empty(0)
+            faces = processor.detect_faces(images[start : start + batch_size], strict, crop_faces)
+            p_live = torch.full((len(faces),), float("nan"))
+            found = [i for i, face in enumerate(faces) if face.image is not None]
+            if found:
+                inputs = processor.prepare_inputs([faces[i].image for i in found], question=question, crop_faces=False)
+                inputs = inputs.to(self.device)
+                p_live[found] = self.score_inputs(inputs["input_ids"], inputs["pixel_values"],
+                                                  inputs["attention_mask"]).float().cpu()
+            scores.append(p_live)
+        return torch.cat(scores) if scores else torch.empty(0)
 
     @torch.no_grad()
     def judge(
         self, processor, images, question: str | None = None, max_new_tokens: int = 48, batch_size: int = 8,
-        **generate_kwargs,
+        strict: bool = False, crop_faces: bool = True, **generate_kwargs,
     ) -> list[dict]:
-        """Judgment, P(live) and explanation per image.
+        """Judgment, P(live), explanation and face box per image.
 
         The judgment is P(live) >= `decision_threshold()`; the explanation is generated after that judgment
-        word, so the text always explains the decision that was made.
+        word, so the text always explains the decision that was made. With the processor's `face_crop` the model
+        sees the largest face (``face_box`` in the image's pixels, ``num_faces`` found); an image without a face
+        gets ``error`` "no face found", ``p_live`` None and ``is_live`` False (a ValueError naming it when
+        `strict`). ``face_box`` and ``num_faces`` are None when no face crop is applied.
 
         >>> model.judge(processor, ["face.jpg"])[0]
-        {'judgment': 'No', 'is_live': False, 'p_live': 0.03, 'explanation': 'The face is printed on paper ...'}
+        {'judgment': 'No', 'is_live': False, 'p_live': 0.03, 'explanation': 'The face is printed on paper ...',
+         'face_box': [181.2, 58.9, 268.4, 172.0], 'num_faces': 1, 'error': None}
         """
         images, batch_size = as_image_list(images), check_batch_size(batch_size)
         check_question(processor, question, self._context_limit(), reserved=1 + max_new_tokens)
-        live_id, spoof_id = self.judgment_token_ids()
-        live_word, spoof_word = self.config.judgment_words
         threshold = self.decision_threshold()
         results = []
         for start in range(0, len(images), batch_size):
-            inputs = processor.prepare_inputs(images[start : start + batch_size], question=question).to(self.device)
-            p_live = self.score_inputs(inputs["input_ids"], inputs["pixel_values"], inputs["attention_mask"])
-            is_live = p_live >= threshold
-            judgment_ids = torch.where(is_live, live_id, spoof_id).to(inputs["input_ids"].dtype).unsqueeze(1)
-            generated = self.generate(
-                input_ids=torch.cat([inputs["input_ids"], judgment_ids], dim=1),
-                attention_mask=torch.cat([inputs["attention_mask"], torch.ones_like(judgment_ids)], dim=1),
-                pixel_values=inputs["pixel_values"],
-                max_new_tokens=max_new_tokens,
-                do_sample=False,
-                **generate_kwargs,
-            )
-            new_tokens = generated[:, inputs["input_ids"].shape[1] + 1 :]
-            texts = processor.batch_decode(new_tokens, skip_special_tokens=True)
-            for live, score, text in zip(is_live.tolist(), p_live.tolist(), texts):
-                results.append(
-                    {
-                        "judgment": live_word if live else spoof_word,
-                        "is_live": bool(live),
-                        "p_live": float(score),
-                        "explanation": text.lstrip(" .:,").strip(),
-                    }
-                )
+            faces = processor.detect_faces(images[start : start + batch_size], strict, crop_faces)
+            found = [face for face in faces if face.image is not None]
+            answers = iter(self._judge_crops(processor, [face.image for face in found], question, threshold,
+                                             max_new_tokens, **generate_kwargs) if found else [])
+            for face in faces:
+                box = None if face.box is None else [float(v) for v in face.box]
+                if face.image is None:
+                    answer = {"judgment": None, "is_live": False, "p_live": None, "explanation": ""}
+                else:
+                    answer = next(answers)
+                results.append({**answer, "face_box": box, "num_faces": face.num_faces, "error": face.error})
         return results
+
+    def _judge_crops(self, processor, crops, question, threshold, max_new_tokens, **generate_kwargs) -> list[dict]:
+        """`judge`'s answers for images that are the model's input already (face crops, or whole images)."""
+        live_id, spoof_id = self.judgment_token_ids()
+        live_word, spoof_word = self.config.judgment_words
+        inputs = processor.prepare_inputs(crops, question=question, crop_faces=False).to(self.device)
+        p_live = self.score_inputs(inputs["input_ids"], inputs["pixel_values"], inputs["attention_mask"])
+        is_live = p_live >= threshold
+        judgment_ids = torch.where(is_live, live_id, spoof_id).to(inputs["input_ids"].dtype).unsqueeze(1)
+        generated = self.generate(
+            input_ids=torch.cat([inputs["input_ids"], judgment_ids], dim=1),
+            attention_mask=torch.cat([inputs["attention_mask"], torch.ones_like(judgment_ids)], dim=1),
+            pixel_values=inputs["pixel_values"],
+            max_new_tokens=max_new_tokens,
+            do_sample=False,
+            **generate_kwargs,
+        )
+        new_tokens = generated[:, inputs["input_ids"].shape[1] + 1 :]
+        texts = processor.batch_decode(new_tokens, skip_special_tokens=True)
+        return [
+            {
+                "judgment": live_word if live else spoof_word,
+                "is_live": bool(live),
+                "p_live": float(score),
+                "explanation": text.lstrip(" .:,").strip(),
+            }
+            for live, score, text in zip(is_live.tolist(), p_live.tolist(), texts)
+        ]
 
 
 IFASForConditionalGeneration.register_for_auto_class("AutoModelForImageTextToText")

@@ -5,12 +5,14 @@ from transformers import BatchFeature, ProcessorMixin
 
 try:
     from .configuration_ifas import DEFAULT_JUDGMENT_WORDS, DEFAULT_QUESTION
-    from .image_io_ifas import MAX_IMAGE_PIXELS, load_image, to_rgb
+    from .image_io_ifas import MAX_IMAGE_PIXELS, describe, load_image, to_rgb
     from .validation_ifas import as_image_list, check_conversation, control_tokens
+    from .faces_ifas import check_face_crop, find_face
 except ImportError:  # imported from the installed project rather than from a checkpoint's remote code
     from configuration_ifas import DEFAULT_JUDGMENT_WORDS, DEFAULT_QUESTION
-    from image_io_ifas import MAX_IMAGE_PIXELS, load_image, to_rgb
+    from image_io_ifas import MAX_IMAGE_PIXELS, describe, load_image, to_rgb
     from validation_ifas import as_image_list, check_conversation, control_tokens
+    from faces_ifas import check_face_crop, find_face
 
 # ChatML with typed content blocks; assistant text wrapped in {% generation %} for assistant-token masks.
 CHAT_TEMPLATE = (
@@ -47,6 +49,9 @@ class IFASProcessor(ProcessorMixin):
         image_token (`str`, *optional*, defaults to `"<image>"`): the placeholder token.
         question (`str`, *optional*): the fixed question, "Is this photo of a real person?".
         judgment_words (`list[str]`, *optional*): the live and spoof answers, `["Yes", "No"]`.
+        face_crop (`dict`, *optional*): how the model expects faces, `{"detector": "mtcnn", "scale": 1.3,
+            "size": 224}` (`faces_ifas`, the builders' rule); every image is cropped to its largest face first.
+            None (the default): images go in whole.
 
     Example:
 
@@ -69,8 +74,10 @@ class IFASProcessor(ProcessorMixin):
         image_token: str = "<image>",
         question: str = DEFAULT_QUESTION,
         judgment_words=DEFAULT_JUDGMENT_WORDS,
+        face_crop=None,
         **kwargs,
     ):
+        self.face_crop = check_face_crop(face_crop)
         self.num_image_tokens = num_image_tokens
         self.image_token = image_token
         self.question = question
@@ -80,10 +87,11 @@ class IFASProcessor(ProcessorMixin):
         if self.image_token_id is None or self.image_token_id == self.tokenizer.unk_token_id:
             raise ValueError(f"the tokenizer has no {image_token!r} token: add it as a special token first")
 
-    def __call__(self, images=None, text=None, **kwargs) -> BatchFeature:
+    def __call__(self, images=None, text=None, crop_faces: bool = True, **kwargs) -> BatchFeature:
         """Tokenize `text` (one string or a list) with every `<image>` expanded, and process `images`
-        (one image, a list, or one list per text). Tokenizer kwargs (padding, padding_side, truncation, ...)
-        pass through; `return_tensors` applies to both."""
+        (one image, a list, or one list per text), each cropped to its face by `face_crop` unless `crop_faces` is
+        False (images that are face crops already, e.g. training rows). Tokenizer kwargs (padding, padding_side,
+        truncation, ...) pass through; `return_tensors` applies to both."""
         return_tensors = kwargs.pop("return_tensors", None)
         for key in ("images_kwargs", "text_kwargs", "videos_kwargs", "audio_kwargs", "common_kwargs"):
             kwargs.update(kwargs.pop(key, None) or {})
@@ -92,6 +100,9 @@ class IFASProcessor(ProcessorMixin):
         data = {}
         if flat_images:
             rgb = [load_image(image) for image in flat_images]
+            if crop_faces and self.face_crop:
+                rgb = [find_face(image, self.face_crop, describe(source)).image
+                       for image, source in zip(rgb, flat_images)]
             data.update(self.image_processor(rgb, return_tensors=return_tensors))
         if text is not None:
             texts = [text] if isinstance(text, str) else list(text)
@@ -180,14 +191,26 @@ class IFASProcessor(ProcessorMixin):
         found = [(tail.index(token), token) for token in specials if token in tail]
         return min(found)[1] if found else None
 
-    def prepare_inputs(self, images, question: str | None = None) -> BatchFeature:
-        """Left-padded tensors for `score`/`judge`; raises `ValueError` naming any unreadable image."""
-        images = [load_image(image) for image in as_image_list(images)]
+    def prepare_inputs(self, images, question: str | None = None, crop_faces: bool = True) -> BatchFeature:
+        """Left-padded tensors for `score`/`judge`; raises `ValueError` naming any unreadable image (or one without
+        a face, when `face_crop` is set and `crop_faces` is True)."""
+        images = as_image_list(images)
+        if crop_faces:
+            images = [face.image for face in self.detect_faces(images)]
+        else:
+            images = [load_image(image) for image in images]
         prompt = self.build_prompt(question)
         return self(
             images=images, text=[prompt] * len(images), padding=True, padding_side="left",
-            add_special_tokens=self.wants_special_tokens(prompt), return_tensors="pt",
+            add_special_tokens=self.wants_special_tokens(prompt), return_tensors="pt", crop_faces=False,
         )
+
+    def detect_faces(self, images, strict: bool = True, crop_faces: bool = True) -> list:
+        """Load each image and find its face by `face_crop` (`faces_ifas.Face`: the crop, box, face count, error;
+        the whole image when `face_crop` is None or `crop_faces` False). No face: ValueError naming the input when
+        `strict`, else a `Face` whose image is None and error "no face found". Unreadable images always raise."""
+        face_crop = self.face_crop if crop_faces else None
+        return [find_face(load_image(image), face_crop, describe(image), strict) for image in images]
 
     def judgment_token_ids(self) -> list[int]:
         """Ids of the live and spoof words as the first answer token, tokenized in context as training sees them

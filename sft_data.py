@@ -84,7 +84,7 @@ class IFASCollator:
                 f"(prompt {len(self.prompt_ids)}, answer {len(input_ids) - len(self.prompt_ids)}); shorten the caption "
                 "or raise max_length"
             )
-        image = self.processor(images=[row["image"]])
+        image = self.processor(images=[row["image"]], crop_faces=False)  # training rows are face crops already
         return input_ids, labels, {"pixel_values": image["pixel_values"][0]}
 
     def __call__(self, rows: list[dict]) -> dict[str, torch.Tensor]:

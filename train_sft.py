@@ -219,11 +219,12 @@ class IFASSFTTrainer(SFTTrainer):
         return batch_samples, num_items_in_batch
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-        labels = inputs.pop("labels")
+        labels = inputs["labels"]  # read, not popped: prediction_step and compute_metrics still see them
+        inputs = {key: value for key, value in inputs.items() if key != "labels"}
         first = first_supervised_position(labels)
         if first > 0:  # logits only where the loss reads them: the LM head over the prompt is wasted work
             labels = labels[:, first - 1 :]
-            inputs = {**inputs, "logits_to_keep": torch.arange(first - 1, first - 1 + labels.shape[1])}
+            inputs["logits_to_keep"] = torch.arange(first - 1, first - 1 + labels.shape[1])
         outputs = model(**inputs, use_cache=False)
         terms = lopsided_loss_terms(outputs.logits, labels)
         alpha = self.args.judgment_weight
@@ -239,7 +240,8 @@ class IFASSFTTrainer(SFTTrainer):
     def _log_terms(self, terms: dict, mode: str) -> None:
         stats = torch.stack([terms[key].detach().float() for key in (
             "judgment_sum", "interpretation_sum", "judgment_count", "interpretation_count", "judgment_correct")])
-        j_sum, i_sum, j_count, i_count, correct = self.accelerator.gather_for_metrics(stats.unsqueeze(0)).sum(0)
+        # One row of sums per process: gather, not gather_for_metrics (which drops "duplicate" rows of a last batch)
+        j_sum, i_sum, j_count, i_count, correct = self.accelerator.gather(stats.unsqueeze(0)).sum(0)
         metrics = self._metrics[mode]
         metrics["loss_judgment"].append((j_sum / j_count.clamp(min=1)).item())
         metrics["loss_interpretation"].append((i_sum / i_count.clamp(min=1)).item())
@@ -352,7 +354,7 @@ def prepare_connector(model, processor, train_dataset, script_args, vision_cache
     count = min(script_args.calibrate_connector_images, len(train_dataset))
     if count:
         rows = train_dataset.shuffle(seed=0).select(range(count))
-        pixel_values = processor.prepare_inputs(list(rows["image"]))["pixel_values"]
+        pixel_values = processor.prepare_inputs(list(rows["image"]), crop_faces=False)["pixel_values"]  # crops already
         stats = calibrate_connector(model, pixel_values.to(model.device, model.dtype))
         logger.info("calibrated the connector on %d images: %s", count, stats)
 

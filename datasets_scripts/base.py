@@ -27,6 +27,7 @@ from PIL import Image
 
 from datasets_scripts.contract import check_record, make_record
 from datasets_scripts.faces import BoxSource, MtcnnDetector, box_for_frame, read_boxes, square_crop
+from faces_ifas import get_detector
 from datasets_scripts.media_sources import iter_media_frames
 from image_io_ifas import load_image
 
@@ -144,15 +145,8 @@ def _corpus_boxes(item: MediaItem, image_size: tuple[int, int]) -> dict:
         return {}
 
 
-_DETECTORS: dict[str, MtcnnDetector] = {}
-
-
-def _detector(name: str):
-    if name == "none":
-        return None
-    if name not in _DETECTORS:
-        _DETECTORS[name] = MtcnnDetector()
-    return _DETECTORS[name]
+def _detector(name: str) -> MtcnnDetector | None:
+    return None if name == "none" else get_detector(name)
 
 
 def _crop_frames(item: MediaItem, settings: BuildSettings, shard_dir: Path, outcome: dict) -> None:

@@ -9,15 +9,9 @@ Boxes are (x1, y1, x2, y2) in pixels of the upright frame. Box files (`BOX_FORMA
 - ``celeba_bb``   one line ``x y w h score`` in a 224x224 reference frame, scaled by W/224 and H/224 (CelebA-Spoof `_BB.txt`).
 A zero or degenerate box (a side under 3 px), or one mostly outside the frame, counts as no box for that frame.
 
-The crop is a square of side `scale` x max(box w, h) around the box centre (black where it leaves the frame),
-resized to `size` (default 1.3 and 224).
-
-The detector is facenet-pytorch 2.6.0's MTCNN, whose weights ship in its wheel. It is installed with
-``pip install --no-deps facenet-pytorch==2.6.0`` (its metadata pins torch<2.3, numpy<2, Pillow<10.3, and it imports
-torchvision, which does not load beside the CPU torch). `load_mtcnn` imports it with stub `torchvision` modules
-in `sys.modules` whose `ops.boxes.batched_nms` is `batched_nms` below (pure torch); the stubs are removed right
-after the import, so torchvision is never imported and later `find_spec("torchvision")` checks are unaffected.
-MTCNN's only other torchvision use (`extract_face`'s `to_tensor`) is not called here.
+The crop and the detector are those of inference, from `faces_ifas` (one rule for both): a square of side
+`scale` x max(box w, h) around the box centre (black where it leaves the frame), resized to `size` (default 1.3
+and 224); the detector is facenet-pytorch's MTCNN (largest face; see `faces_ifas` for how it is installed).
 
 Example:
     >>> from PIL import Image
@@ -28,22 +22,18 @@ Example:
 from __future__ import annotations
 
 import re
-import sys
-import types
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
-from PIL import Image
+from faces_ifas import DEFAULT_SCALE, DEFAULT_SIZE, Box, MtcnnDetector, batched_nms, load_mtcnn, square_crop
 
-Box = tuple[float, float, float, float]
+__all__ = ["BOX_FORMATS", "DEFAULT_SCALE", "DEFAULT_SIZE", "Box", "BoxSource", "MtcnnDetector", "batched_nms",
+           "box_for_frame", "load_mtcnn", "read_boxes", "square_crop", "valid_box"]
 BOX_FORMATS = ("frame_xywh", "frame_xyxy", "line_xyxy", "oulu_eyes", "celeba_bb")
 MIN_BOX_SIDE = 3.0
 MIN_INSIDE_FRACTION = 0.5
 MAX_BOX_FRAME_GAP = 2
 CELEBA_REFERENCE = 224.0
-DEFAULT_SCALE = 1.3
-DEFAULT_SIZE = 224
 
 
 @dataclass(frozen=True)
@@ -132,78 +122,3 @@ def box_for_frame(boxes: dict[int, Box], index: int, image_size: tuple[int, int]
             if valid_box(boxes.get(candidate), image_size):
                 return boxes[candidate]
     return None
-
-
-def square_crop(image: Image.Image, box: Box, scale: float = DEFAULT_SCALE, size: int = DEFAULT_SIZE) -> Image.Image:
-    """Crop a square of side `scale` x max(w, h) centred on `box` (black outside the image), resized to `size`."""
-    x1, y1, x2, y2 = box
-    side = scale * max(x2 - x1, y2 - y1)
-    left, top = round((x1 + x2 - side) / 2), round((y1 + y2 - side) / 2)
-    right, bottom = left + round(side), top + round(side)
-    return image.convert("RGB").crop((left, top, right, bottom)).resize((size, size), Image.Resampling.BICUBIC)
-
-
-def batched_nms(boxes: torch.Tensor, scores: torch.Tensor, idxs: torch.Tensor, iou_threshold: float) -> torch.Tensor:
-    """Pure-torch `torchvision.ops.batched_nms`: indices of kept boxes, by decreasing score, NMS within each idx."""
-    if boxes.numel() == 0:
-        return torch.empty(0, dtype=torch.long, device=boxes.device)
-    shifted = boxes + (idxs.to(boxes) * (boxes.max() + 1))[:, None]
-    areas = (shifted[:, 2] - shifted[:, 0]) * (shifted[:, 3] - shifted[:, 1])
-    order, keep = scores.argsort(descending=True), []
-    while order.numel():
-        best, rest = order[0], order[1:]
-        top_left = torch.maximum(shifted[best, :2], shifted[rest, :2])
-        bottom_right = torch.minimum(shifted[best, 2:], shifted[rest, 2:])
-        inter = (bottom_right - top_left).clamp(min=0).prod(dim=1)
-        iou = inter / (areas[best] + areas[rest] - inter)
-        keep.append(best)
-        order = rest[iou <= iou_threshold]
-    return torch.stack(keep)
-
-
-def load_mtcnn(**kwargs):
-    """Import facenet-pytorch's MTCNN without torchvision (see the module docstring) and build it with `kwargs`."""
-    names = ("torchvision", "torchvision.transforms", "torchvision.transforms.functional", "torchvision.ops", "torchvision.ops.boxes")
-    stubs = {name: types.ModuleType(name) for name in names}
-    stubs["torchvision.transforms"].functional = stubs["torchvision.transforms.functional"]
-    stubs["torchvision.ops.boxes"].batched_nms = batched_nms
-    saved = {name: sys.modules.get(name) for name in names}
-    sys.modules.update(stubs)
-    try:
-        from facenet_pytorch.models.mtcnn import MTCNN
-    except ImportError as error:
-        raise ImportError(
-            "the face detector needs facenet-pytorch: pip install --no-deps facenet-pytorch==2.6.0"
-        ) from error
-    finally:
-        for name, module in saved.items():
-            if module is None:
-                sys.modules.pop(name, None)
-            else:
-                sys.modules[name] = module
-    return MTCNN(**kwargs)
-
-
-class MtcnnDetector:
-    """Largest face whose MTCNN probability is at least `threshold`; the network loads on first use.
-
-    Example:
-        >>> from skimage import data
-        >>> box = MtcnnDetector()(Image.fromarray(data.astronaut()))
-        >>> [round(v, -1) for v in box]
-        [180.0, 60.0, 270.0, 170.0]
-    """
-
-    def __init__(self, threshold: float = 0.9, min_face_size: int = 20):
-        self.threshold, self.min_face_size, self._mtcnn = threshold, min_face_size, None
-
-    def __call__(self, image: Image.Image) -> Box | None:
-        if self._mtcnn is None:
-            self._mtcnn = load_mtcnn(min_face_size=self.min_face_size, select_largest=True)
-        boxes, probs = self._mtcnn.detect(image.convert("RGB"))
-        if boxes is None:
-            return None
-        for box, prob in zip(boxes, probs):
-            if prob is not None and prob >= self.threshold:
-                return tuple(float(v) for v in box)
-        return None

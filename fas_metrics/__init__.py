@@ -1,4 +1,4 @@
-"""FAS metrics (AUC, EER, dev-threshold and oracle HTER, ISO/IEC 30107-3 APCER/BPCER/ACER, TPR@FPR).
+"""FAS metrics (AUC, EER, dev-threshold and oracle HTER, ISO/IEC 30107-3 APCER per PAI species/BPCER/ACER, TPR@FPR).
 
 Conventions are documented in `fas_metrics.fas_metrics`. The folder is also a local `evaluate` module:
 ``evaluate.load("/abs/path/to/fas_metrics")``.
@@ -13,7 +13,9 @@ from .fas_metrics import (
     compute_fas_metrics,
     equal_error_rate,
     operating_point_metrics,
+    pai_species,
     roc_auc,
+    species_family,
     tpr_at_fpr,
 )
 
@@ -26,6 +28,8 @@ __all__ = [
     "compute_fas_metrics",
     "equal_error_rate",
     "operating_point_metrics",
+    "pai_species",
     "roc_auc",
+    "species_family",
     "tpr_at_fpr",
 ]

@@ -10,8 +10,11 @@ Conventions (every number below follows them):
   - FPR = APCER (pooled over all attacks) = FAR = share of spoof samples accepted as live;
   - FNR = BPCER = FRR = share of live samples rejected; TPR = 1 - BPCER = share of live samples accepted.
   - HTER = (APCER + BPCER) / 2 with APCER pooled over all spoofs (the FAS papers' HTER).
-  - ISO/IEC 30107-3: APCER per attack type (PAI species) = share of that type's spoofs accepted as live;
-    ``apcer_max`` = the worst type (the pooled APCER when no attack types are given); ACER = (apcer_max + BPCER) / 2.
+  - ISO/IEC 30107-3: APCER per PAI species = share of that species' spoofs accepted as live, where a species is
+    ``attack_type`` + ``attack_detail`` (``pai_species``: "print/A4 paper", or "print" without a detail);
+    ``apcer_max`` = the worst species (the pooled APCER when no attack types are given); ACER = (apcer_max + BPCER)/2.
+  - Extra, not in the standard: ``apcer_per_family``, APCER per attack type (print/replay/mask...) pooled over its
+    species; a family's APCER is never above its worst species', so it must not stand in for ``apcer_max``.
 * ROC: ``sklearn.metrics.roc_curve(label == 0, score, drop_intermediate=False)``, whose thresholds are the
   distinct observed scores (plus +inf, "accept nothing"); AUC = ``roc_auc_score`` (ties count one half).
 * EER: where the linearly interpolated ROC crosses FNR = FPR. EER threshold: the observed score whose ROC point
@@ -23,8 +26,9 @@ Conventions (every number below follows them):
   optimistic, reported only for comparison with those papers. It equals the EER up to the ROC's step size.
 * TPR@FPR=x: the largest TPR (live accepted) among ROC thresholds whose FPR (spoofs accepted as live) is <= x,
   without interpolation; its resolution is 1 / number of spoofs (0 spoofs allowed when x * n_spoof < 1).
-* Video level (``video_level=True``): frame scores are averaged per ``video_id`` first (FLIP); all frames of a
-  video must share one label (and attack type). The dev set is aggregated the same way.
+* Video level (``video_level=True``): frame scores are averaged per video first (FLIP); a video is the pair
+  ``(dataset, video_id)`` when ``datasets`` are given, so two corpora sharing an id stay two videos. All frames of
+  a video must share one label (and PAI species). The dev set is aggregated the same way.
 * A set with only one class: AUC, EER, oracle HTER and TPR@FPR raise ValueError (so does
   ``compute_fas_metrics``); ``operating_point_metrics`` still gives APCER (all-spoof set) or BPCER (all-live set).
 
@@ -52,6 +56,7 @@ from sklearn.metrics import roc_auc_score, roc_curve
 LABEL_LIVE = 0
 LABEL_SPOOF = 1
 NO_ATTACK = "none"
+SPECIES_SEPARATOR = "/"
 FPR_TARGETS = {"tpr_at_fpr_1pct": 1e-2, "tpr_at_fpr_0.1pct": 1e-3}
 
 
@@ -81,19 +86,50 @@ def _require_both_classes(labels: np.ndarray, what: str) -> None:
         )
 
 
-def aggregate_by_video(scores, labels, video_ids, attack_types=None):
+def pai_species(attack_types, attack_details=None) -> np.ndarray:
+    """The PAI species of each sample: ``attack_type/attack_detail``, or the bare type when the detail is empty.
+
+    >>> pai_species(["print", "print", "none"], ["A4 paper", "", ""]).tolist()
+    ['print/A4 paper', 'print', 'none']
+    """
+    attack_types = np.asarray(attack_types, dtype=object).reshape(-1)
+    if attack_details is None:
+        return attack_types.astype(str).astype(object)
+    attack_details = np.asarray(attack_details, dtype=object).reshape(-1)
+    if attack_details.size != attack_types.size:
+        raise ValueError(f"{attack_types.size} attack_types but {attack_details.size} attack_details")
+    return np.array([f"{t}{SPECIES_SEPARATOR}{d}" if d not in (None, "") else str(t)
+                     for t, d in zip(attack_types, attack_details)], dtype=object)
+
+
+def species_family(species: str) -> str:
+    """The attack type (family) of a PAI species: ``species_family("print/A4 paper") == "print"``."""
+    return species.split(SPECIES_SEPARATOR, 1)[0]
+
+
+def aggregate_by_video(scores, labels, video_ids, attack_types=None, *, datasets=None):
     """Average frame scores per video; return ``(scores, labels, video_ids, attack_types)`` arrays.
 
-    Videos keep the order of their first frame. Raises ValueError when a video mixes labels or attack types.
+    A video is ``(dataset, video_id)`` when `datasets` is given, else ``video_id``. `attack_types` may hold PAI
+    species (`pai_species`). Videos keep the order of their first frame. Raises ValueError when a video mixes
+    labels or attack types.
 
     >>> aggregate_by_video([0.25, 0.75, 0.9], [1, 1, 0], ["a", "a", "b"])[0].tolist()
     [0.5, 0.9]
+    >>> aggregate_by_video([0.25, 0.75], [1, 1], ["a", "a"], datasets=["msu", "casia"])[0].tolist()
+    [0.25, 0.75]
     """
     scores, labels = _as_scores_labels(scores, labels, "aggregate_by_video")
     video_ids = np.asarray(video_ids, dtype=object).reshape(-1)
     if video_ids.size != scores.size:
         raise ValueError(f"aggregate_by_video: {scores.size} scores but {video_ids.size} video_ids")
-    _, first, inverse = np.unique(video_ids.astype(str), return_index=True, return_inverse=True)
+    keys = video_ids.astype(str)
+    if datasets is not None:
+        datasets = np.asarray(datasets, dtype=object).reshape(-1)
+        if datasets.size != scores.size:
+            raise ValueError(f"aggregate_by_video: {scores.size} scores but {datasets.size} datasets")
+        keys = np.array([f"{d}\x00{v}" for d, v in zip(datasets, keys)])
+    _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
     order = np.argsort(first)
     rank = np.empty_like(order)
     rank[order] = np.arange(order.size)
@@ -111,7 +147,8 @@ def aggregate_by_video(scores, labels, video_ids, attack_types=None):
     else:
         video_attacks = None
     if mixed.any():
-        raise ValueError(f"aggregate_by_video: video {video_ids[np.argmax(mixed)]!r} mixes labels or attack types")
+        where = f" of dataset {datasets[np.argmax(mixed)]!r}" if datasets is not None else ""
+        raise ValueError(f"aggregate_by_video: video {video_ids[np.argmax(mixed)]!r}{where} mixes labels or attack types")
     return video_scores, video_labels, video_ids[first[order]], video_attacks
 
 
@@ -151,10 +188,11 @@ def equal_error_rate(scores, labels) -> tuple[float, float]:
     return eer, threshold
 
 
-def choose_threshold(dev_scores, dev_labels, dev_video_ids=None) -> float:
-    """The operating threshold: the EER threshold of a dev set (video level when ``dev_video_ids`` is given)."""
+def choose_threshold(dev_scores, dev_labels, dev_video_ids=None, dev_datasets=None) -> float:
+    """The operating threshold: the EER threshold of a dev set (video level when ``dev_video_ids`` is given; videos
+    are ``(dataset, video_id)`` when ``dev_datasets`` is given too)."""
     if dev_video_ids is not None:
-        dev_scores, dev_labels, _, _ = aggregate_by_video(dev_scores, dev_labels, dev_video_ids)
+        dev_scores, dev_labels, _, _ = aggregate_by_video(dev_scores, dev_labels, dev_video_ids, datasets=dev_datasets)
     return equal_error_rate(dev_scores, dev_labels)[1]
 
 
@@ -166,13 +204,15 @@ def tpr_at_fpr(scores, labels, max_fpr: float) -> float:
     return float(tpr[fpr <= max_fpr].max())
 
 
-def operating_point_metrics(scores, labels, threshold: float, attack_types=None) -> dict:
-    """APCER (pooled and per attack type), BPCER, ACER and HTER at ``threshold`` (accept live if score >= it).
+def operating_point_metrics(scores, labels, threshold: float, attack_types=None, attack_details=None) -> dict:
+    """APCER (pooled, per PAI species, per family), BPCER, ACER and HTER at ``threshold`` (accept if score >= it).
 
-    Defined on one-class sets: a rate whose class is absent is None, and so are HTER/ACER.
+    The species are ``pai_species(attack_types, attack_details)``; ``apcer_max`` is the worst species. Defined on
+    one-class sets: a rate whose class is absent is None, and so are HTER/ACER.
 
-    >>> operating_point_metrics([0.9, 0.2], [1, 1], 0.5, ["print", "replay"])["apcer_per_type"]
-    {'print': 1.0, 'replay': 0.0}
+    >>> point = operating_point_metrics([0.9, 0.2, 0.3], [1, 1, 1], 0.5, ["print"] * 3, ["A4", "A4", "photo"])
+    >>> point["apcer_per_species"], point["apcer_per_family"], point["apcer_max"]
+    ({'print/A4': 0.5, 'print/photo': 0.0}, {'print': 0.3333333333333333}, 0.5)
     """
     scores, labels = _as_scores_labels(scores, labels, "operating_point_metrics")
     accepted = scores >= threshold
@@ -180,7 +220,7 @@ def operating_point_metrics(scores, labels, threshold: float, attack_types=None)
     live = ~spoof
     apcer = float(accepted[spoof].mean()) if spoof.any() else None
     bpcer = float(1.0 - accepted[live].mean()) if live.any() else None
-    per_type = {}
+    per_species, per_family = {}, {}
     if attack_types is not None:
         attack_types = np.asarray(attack_types, dtype=object).reshape(-1)
         if attack_types.size != scores.size:
@@ -189,14 +229,18 @@ def operating_point_metrics(scores, labels, threshold: float, attack_types=None)
         if wrong.any():
             i = int(np.argmax(wrong))
             raise ValueError(f"sample {i}: label {labels[i]} contradicts attack_type {attack_types[i]!r}")
-        for attack in sorted(set(attack_types[spoof].tolist())):
-            per_type[attack] = float(accepted[attack_types == attack].mean())
-    apcer_max = max(per_type.values()) if per_type else apcer
+        species = pai_species(attack_types, attack_details)
+        for name in sorted(set(species[spoof].tolist())):
+            per_species[name] = float(accepted[species == name].mean())
+        for family in sorted(set(attack_types[spoof].tolist())):
+            per_family[family] = float(accepted[attack_types == family].mean())
+    apcer_max = max(per_species.values()) if per_species else apcer
     both = apcer is not None and bpcer is not None
     return {
         "threshold": float(threshold),
         "apcer": apcer,
-        "apcer_per_type": per_type,
+        "apcer_per_species": per_species,
+        "apcer_per_family": per_family,
         "apcer_max": apcer_max,
         "bpcer": bpcer,
         "acer": (apcer_max + bpcer) / 2 if both else None,
@@ -204,7 +248,7 @@ def operating_point_metrics(scores, labels, threshold: float, attack_types=None)
     }
 
 
-def _dev_threshold(dev_threshold, dev_predictions, dev_references, dev_video_ids, video_level):
+def _dev_threshold(dev_threshold, dev_predictions, dev_references, dev_video_ids, dev_datasets, video_level):
     if dev_threshold is not None and dev_predictions is not None:
         raise ValueError("give either dev_threshold or dev_predictions/dev_references, not both")
     if dev_threshold is not None:
@@ -217,7 +261,9 @@ def _dev_threshold(dev_threshold, dev_predictions, dev_references, dev_video_ids
         raise ValueError("dev_predictions needs dev_references")
     if video_level and dev_video_ids is None:
         raise ValueError("video_level=True needs dev_video_ids so the dev threshold is chosen on video scores too")
-    return choose_threshold(dev_predictions, dev_references, dev_video_ids if video_level else None), "dev_set"
+    if not video_level:
+        return choose_threshold(dev_predictions, dev_references), "dev_set"
+    return choose_threshold(dev_predictions, dev_references, dev_video_ids, dev_datasets), "dev_set"
 
 
 def compute_fas_metrics(
@@ -226,25 +272,35 @@ def compute_fas_metrics(
     *,
     video_ids: Sequence[str] | None = None,
     attack_types: Sequence[str] | None = None,
+    attack_details: Sequence[str] | None = None,
+    datasets: Sequence[str] | None = None,
     video_level: bool = False,
     dev_threshold: float | None = None,
     dev_predictions: Sequence[float] | None = None,
     dev_references: Sequence[int] | None = None,
     dev_video_ids: Sequence[str] | None = None,
+    dev_datasets: Sequence[str] | None = None,
 ) -> dict:
     """All FAS metrics of one test set; keys and conventions are in the module docstring.
 
     Returns a JSON-ready dict: ``level, num_samples, num_live, num_spoof, auc, eer, eer_threshold, hter_oracle,
     tpr_at_fpr_1pct, tpr_at_fpr_0.1pct, threshold, threshold_source`` and, at ``threshold``, ``hter, apcer,
-    apcer_per_type, apcer_max, bpcer, acer`` (None, and ``apcer_per_type`` empty, when no dev information is given).
+    apcer_per_species, apcer_per_family, apcer_max, bpcer, acer`` (None, and the per-species/per-family dicts empty,
+    when no dev information is given). Videos are ``(dataset, video_id)`` when ``datasets`` is given.
     """
     scores, labels = _as_scores_labels(predictions, references, "compute_fas_metrics")
     if video_level:
         if video_ids is None:
             raise ValueError("video_level=True needs video_ids")
-        scores, labels, _, attack_types = aggregate_by_video(scores, labels, video_ids, attack_types)
+        species = None if attack_types is None else pai_species(attack_types, attack_details)
+        scores, labels, _, species = aggregate_by_video(scores, labels, video_ids, species, datasets=datasets)
+        if species is not None:
+            attack_types = np.array([species_family(name) for name in species], dtype=object)
+            attack_details = np.array([name[len(family) + 1:] for name, family in zip(species, attack_types)],
+                                      dtype=object)
     _require_both_classes(labels, "compute_fas_metrics (AUC, EER, oracle HTER, TPR@FPR)")
-    threshold, source = _dev_threshold(dev_threshold, dev_predictions, dev_references, dev_video_ids, video_level)
+    threshold, source = _dev_threshold(dev_threshold, dev_predictions, dev_references, dev_video_ids, dev_datasets,
+                                       video_level)
 
     fpr, tpr, thresholds = _roc(scores, labels)
     eer, eer_threshold, eer_index = _eer_from_roc(fpr, tpr, thresholds)
@@ -262,9 +318,10 @@ def compute_fas_metrics(
         "threshold_source": source,
     }
     if threshold is None:
-        results.update(apcer=None, apcer_per_type={}, apcer_max=None, bpcer=None, acer=None, hter=None)
+        results.update(apcer=None, apcer_per_species={}, apcer_per_family={}, apcer_max=None, bpcer=None, acer=None,
+                       hter=None)
     else:
-        point = operating_point_metrics(scores, labels, threshold, attack_types)
+        point = operating_point_metrics(scores, labels, threshold, attack_types, attack_details)
         results.update({key: value for key, value in point.items() if key != "threshold"})
     return results
 
@@ -274,10 +331,13 @@ Args:
     predictions (list of float): P(live) per sample (frame).
     references (list of int): 0 = live, 1 = spoof (the ifas data contract).
     video_ids (list of str, optional): video of each sample; needed for video_level.
-    attack_types (list of str, optional): attack type per sample ("none" for live) for per-type APCER.
+    attack_types (list of str, optional): attack type per sample ("none" for live), the family of its PAI species.
+    attack_details (list of str, optional): attack detail per sample; with attack_types it names the PAI species.
+    datasets (list of str, optional): corpus of each sample; a video is (dataset, video_id).
     video_level (bool): average frame scores per video first.
-    dev_threshold (float, optional) or dev_predictions/dev_references[/dev_video_ids]: the operating threshold.
-Returns: the dict of compute_fas_metrics (auc, eer, eer_threshold, hter, hter_oracle, apcer_*, bpcer, acer, tpr_at_fpr_*).
+    dev_threshold (float, optional) or dev_predictions/dev_references[/dev_video_ids/dev_datasets]: the threshold.
+Returns: the dict of compute_fas_metrics (auc, eer, eer_threshold, hter, hter_oracle, apcer_* (per species and per
+family), bpcer, acer, tpr_at_fpr_*).
 """
 
 

@@ -37,7 +37,8 @@ def _level_arrays(records: Sequence[Mapping], target: str, video_level: bool):
     columns = records_to_columns(records, f"target {target!r}")
     scores, labels, attacks = columns["score"], columns["label"], columns["attack_type"]
     if video_level:
-        scores, labels, _, attacks = aggregate_by_video(scores, labels, columns["video_id"], attacks)
+        scores, labels, _, attacks = aggregate_by_video(
+            scores, labels, columns["video_id"], attacks, datasets=columns["dataset"])
     return scores, labels, attacks
 
 

@@ -1,13 +1,14 @@
 """Per-target FAS results: the results.json document and its Markdown tables (paper format and full).
 
 Input: per-sample records grouped by target name, ``{"MSU-MFSD": [{"score": 0.93, "label": 0, "attack_type": "none",
-"video_id": "v1", "dataset": "msu_mfsd"}, ...], ...}``; ``score`` is P(live), ``label`` 0 live / 1 spoof;
-``attack_type`` (per-type APCER), ``video_id`` (video level) and ``dataset`` are optional.
+"attack_detail": "", "video_id": "v1", "dataset": "msu_mfsd"}, ...], ...}``; ``score`` is P(live), ``label`` 0 live /
+1 spoof; ``attack_type`` + ``attack_detail`` (the PAI species of APCER), ``video_id`` (video level; a video is
+``(dataset, video_id)``) and ``dataset`` are optional.
 
-results.json schema (``SCHEMA`` = "ifas.fas_results/1"); every rate is a fraction in [0, 1], null when undefined::
+results.json schema (``SCHEMA`` = "ifas.fas_results/2"); every rate is a fraction in [0, 1], null when undefined::
 
     {
-      "schema": "ifas.fas_results/1",
+      "schema": "ifas.fas_results/2",
       "model": str, "protocol": str,
       "level": "frame" | "video",
       "threshold": float | null,                 # operating threshold, chosen on dev; null = none given
@@ -37,7 +38,7 @@ import numpy as np
 
 from fas_metrics import choose_threshold, compute_fas_metrics
 
-SCHEMA = "ifas.fas_results/1"
+SCHEMA = "ifas.fas_results/2"
 AVERAGED_KEYS = (
     "hter", "hter_oracle", "auc", "eer", "apcer_max", "bpcer", "acer", "tpr_at_fpr_1pct", "tpr_at_fpr_0.1pct",
 )
@@ -47,14 +48,18 @@ CONVENTIONS = {
     "decision": "accept as live when score >= threshold",
     "hter": "HTER = (APCER pooled over attacks + BPCER) / 2 at the dev-chosen threshold; null without a dev threshold",
     "hter_oracle": "HTER at the test set's own EER threshold (FLIP/SAFAS convention; optimistic, for comparison only)",
-    "apcer_max": "ISO/IEC 30107-3: worst APCER over attack types; ACER = (apcer_max + BPCER) / 2",
+    "apcer_max": "ISO/IEC 30107-3: worst APCER over PAI species (attack_type/attack_detail); "
+                 "ACER = (apcer_max + BPCER) / 2",
+    "apcer_per_family": "extra, not ISO: APCER per attack type pooled over its species",
+    "video": "a video is (dataset, video_id); frame scores are averaged per video at video level",
     "tpr_at_fpr": "largest share of live accepted with at most 1% / 0.1% of spoofs accepted, no interpolation",
     "average": "unweighted mean over targets; null when any target lacks the value",
 }
 
 
 def records_to_columns(records: Sequence[Mapping], where: str) -> dict:
-    """Columns ``score, label, attack_type, video_id, dataset`` as arrays (None for a key some record lacks)."""
+    """Columns ``score, label, attack_type, attack_detail, video_id, dataset`` as arrays (None for a key some record
+    lacks; ``attack_detail`` may be empty, the others not)."""
     if not records:
         raise ValueError(f"{where}: no records")
     for i, record in enumerate(records):
@@ -66,6 +71,8 @@ def records_to_columns(records: Sequence[Mapping], where: str) -> dict:
     for key in ("attack_type", "video_id", "dataset"):
         has = all(r.get(key) not in (None, "") for r in records)
         columns[key] = np.array([str(r[key]) for r in records], dtype=object) if has else None
+    has_detail = all(r.get("attack_detail") is not None for r in records)
+    columns["attack_detail"] = np.array([str(r["attack_detail"]) for r in records], dtype=object) if has_detail else None
     return columns
 
 
@@ -75,7 +82,8 @@ def _target_metrics(columns: dict, target: str, threshold: float | None, video_l
     try:
         metrics = compute_fas_metrics(
             columns["score"], columns["label"], video_ids=columns["video_id"], attack_types=columns["attack_type"],
-            video_level=video_level, dev_threshold=threshold,
+            attack_details=columns["attack_detail"], datasets=columns["dataset"], video_level=video_level,
+            dev_threshold=threshold,
         )
     except ValueError as error:
         raise ValueError(f"target {target!r}: {error}") from error
@@ -110,7 +118,8 @@ def build_results(
         dev = records_to_columns(dev_records, "dev set")
         if video_level and dev["video_id"] is None:
             raise ValueError("dev set: video_level needs a video_id in every record")
-        threshold = choose_threshold(dev["score"], dev["label"], dev["video_id"] if video_level else None)
+        threshold = (choose_threshold(dev["score"], dev["label"], dev["video_id"], dev["dataset"]) if video_level
+                     else choose_threshold(dev["score"], dev["label"]))
         source = "dev_set"
     targets = {
         name: _target_metrics(records_to_columns(records, f"target {name!r}"), name, threshold, video_level)
@@ -173,12 +182,13 @@ def full_table_markdown(results: dict) -> str:
     return _table(header, rows)
 
 
-def apcer_table_markdown(results: dict) -> str:
-    """APCER (%) per attack type and target at the operating threshold; empty string when there is none."""
-    attacks = sorted({a for m in results["targets"].values() for a in m["apcer_per_type"]})
+def apcer_table_markdown(results: dict, key: str = "apcer_per_species") -> str:
+    """APCER (%) per PAI species (or, with ``key="apcer_per_family"``, per attack type) and target at the operating
+    threshold; empty string when there is none."""
+    attacks = sorted({a for m in results["targets"].values() for a in m[key]})
     if not attacks:
         return ""
-    rows = [[name] + [_pct(m["apcer_per_type"].get(a)) for a in attacks] for name, m in results["targets"].items()]
+    rows = [[name] + [_pct(m[key].get(a)) for a in attacks] for name, m in results["targets"].items()]
     return _table(["Target"] + attacks, rows)
 
 
@@ -195,9 +205,12 @@ def results_markdown(results: dict) -> str:
         "## HTER / AUC per target\n\n" + paper_table_markdown(results),
         "## All metrics (%)\n\n" + full_table_markdown(results),
     ]
-    apcer = apcer_table_markdown(results)
-    if apcer:
-        parts.append("## APCER per attack type (%)\n\n" + apcer)
+    species = apcer_table_markdown(results)
+    if species:
+        parts.append("## APCER per PAI species (%) (ISO/IEC 30107-3; APCER max is the worst column)\n\n" + species)
+    family = apcer_table_markdown(results, "apcer_per_family")
+    if family:
+        parts.append("## APCER per attack family (%) (extra: pooled over the family's species)\n\n" + family)
     return "\n\n".join(parts) + "\n"
 
 

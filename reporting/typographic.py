@@ -25,11 +25,14 @@ def inject_text(image: Image.Image, text: str = INJECTION_TEXT) -> Image.Image:
     return image
 
 
-def injection_flips(model, processor, images, text: str = INJECTION_TEXT, batch_size: int = 8) -> dict:
-    """Decisions at `model.decision_threshold()` before and after `inject_text`: counts of flips and of new lives."""
+def injection_flips(model, processor, images, text: str = INJECTION_TEXT, batch_size: int = 8,
+                    crop_faces: bool = True) -> dict:
+    """Decisions at `model.decision_threshold()` before and after `inject_text`: counts of flips and of new lives.
+    `crop_faces=False` for images that are face crops already (dataset rows)."""
     threshold = model.decision_threshold()
-    before = model.score(processor, list(images), batch_size=batch_size) >= threshold
-    after = model.score(processor, [inject_text(image, text) for image in images], batch_size=batch_size) >= threshold
+    options = {"batch_size": batch_size, "crop_faces": crop_faces}
+    before = model.score(processor, list(images), **options) >= threshold
+    after = model.score(processor, [inject_text(image, text) for image in images], **options) >= threshold
     n = len(images)
     flipped = int((before != after).sum())
     return {"n": n, "flipped": flipped, "flip_rate": flipped / n if n else None, "to_live": int((~before & after).sum()),

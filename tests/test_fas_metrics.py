@@ -41,7 +41,7 @@ def test_known_roc():
     assert m["threshold"] == 0.45 and m["threshold_source"] == "dev_threshold"
     assert m["bpcer"] == pytest.approx(0.25) and m["apcer"] == pytest.approx(0.5)
     assert m["hter"] == pytest.approx(0.375)
-    assert m["apcer_per_type"] == {"mask": 0.0, "print": 0.5, "replay": 1.0}
+    assert m["apcer_per_species"] == m["apcer_per_family"] == {"mask": 0.0, "print": 0.5, "replay": 1.0}
     assert m["apcer_max"] == 1.0 and m["acer"] == pytest.approx(0.625)
     assert (m["num_samples"], m["num_live"], m["num_spoof"], m["level"]) == (8, 4, 4, "frame")
 
@@ -110,7 +110,7 @@ def test_one_class_set_errors_for_auc_eer_and_defines_fixed_threshold_rates():
     with pytest.raises(ValueError, match="both live and spoof"):
         tpr_at_fpr(scores, labels, 0.01)
     point = operating_point_metrics(scores, labels, 0.5, attacks)
-    assert point["apcer"] == pytest.approx(1 / 3) and point["apcer_per_type"] == {"print": 1.0, "replay": 0.0}
+    assert point["apcer"] == pytest.approx(1 / 3) and point["apcer_per_species"] == {"print": 1.0, "replay": 0.0}
     assert point["apcer_max"] == 1.0 and point["bpcer"] is None and point["hter"] is None and point["acer"] is None
     live_only = operating_point_metrics([0.9, 0.3], [0, 0], 0.5)
     assert live_only["bpcer"] == 0.5 and live_only["apcer"] is None and live_only["apcer_max"] is None
@@ -126,9 +126,56 @@ def test_video_aggregation_averages_frames_per_video():
     assert v_ids.tolist() == ["live1", "print1", "replay1"] and v_attacks.tolist() == ["none", "print", "replay"]
     m = compute_fas_metrics(scores, labels, video_ids=videos, attack_types=attacks, video_level=True, dev_threshold=0.5)
     assert m["level"] == "video" and m["num_samples"] == 3 and m["auc"] == 1.0
-    assert m["apcer_per_type"] == {"print": 0.0, "replay": 1.0}
+    assert m["apcer_per_species"] == {"print": 0.0, "replay": 1.0}
     frame = compute_fas_metrics(scores, labels, video_ids=videos)
     assert frame["level"] == "frame" and frame["num_samples"] == 6
+
+
+# Two PAI species per family: live 0.9 0.8 0.6 0.3; print/A4 0.7 0.2, print/glossy 0.55 0.6,
+# replay/phone 0.1 0.4, replay/tablet 0.45 0.05.
+SPECIES_SCORES = [0.9, 0.8, 0.6, 0.3, 0.7, 0.2, 0.55, 0.6, 0.1, 0.4, 0.45, 0.05]
+SPECIES_LABELS = [0] * 4 + [1] * 8
+SPECIES_TYPES = ["none"] * 4 + ["print"] * 4 + ["replay"] * 4
+SPECIES_DETAILS = [""] * 4 + ["A4", "A4", "glossy", "glossy", "phone", "phone", "tablet", "tablet"]
+
+
+def test_apcer_is_per_pai_species_and_apcer_max_is_the_worst_species():
+    m = compute_fas_metrics(SPECIES_SCORES, SPECIES_LABELS, attack_types=SPECIES_TYPES,
+                            attack_details=SPECIES_DETAILS, dev_threshold=0.5)
+    # Accepted (>= 0.5): live 0.9 0.8 0.6 (BPCER 1/4); print/A4 0.7 (1/2); print/glossy 0.55 0.6 (2/2); replay none.
+    assert m["apcer_per_species"] == {"print/A4": 0.5, "print/glossy": 1.0, "replay/phone": 0.0,
+                                      "replay/tablet": 0.0}
+    assert m["apcer_per_family"] == {"print": 0.75, "replay": 0.0}  # the extra table: pooled over species
+    assert m["apcer"] == pytest.approx(3 / 8) and m["bpcer"] == pytest.approx(0.25)
+    assert m["apcer_max"] == 1.0  # the worst species, not the worst family (0.75)
+    assert m["acer"] == pytest.approx((1.0 + 0.25) / 2) and m["hter"] == pytest.approx((3 / 8 + 0.25) / 2)
+    # Without details the species are the families, as before.
+    families = compute_fas_metrics(SPECIES_SCORES, SPECIES_LABELS, attack_types=SPECIES_TYPES, dev_threshold=0.5)
+    assert families["apcer_per_species"] == {"print": 0.75, "replay": 0.0} and families["acer"] == pytest.approx(0.5)
+
+
+def test_video_level_keys_videos_on_dataset_and_id_and_keeps_species():
+    # Corpora "a" and "b" both have a video "v1" (one live, one print/glossy); "v2" of "a" is replay/phone.
+    scores = [0.9, 0.7, 0.6, 0.2, 0.3, 0.1]
+    labels = [0, 0, 1, 1, 1, 1]
+    videos = ["v1", "v1", "v1", "v1", "v2", "v2"]
+    datasets = ["a", "a", "b", "b", "a", "a"]
+    types = ["none", "none", "print", "print", "replay", "replay"]
+    details = ["", "", "glossy", "glossy", "phone", "phone"]
+    v_scores, v_labels, _, _ = aggregate_by_video(scores, labels, videos, datasets=datasets)
+    assert v_scores == pytest.approx([0.8, 0.4, 0.2]) and v_labels.tolist() == [0, 1, 1]
+    with pytest.raises(ValueError, match="'v1' mixes"):  # without the dataset the two corpora would merge
+        aggregate_by_video(scores, labels, videos)
+    m = compute_fas_metrics(scores, labels, video_ids=videos, datasets=datasets, attack_types=types,
+                            attack_details=details, video_level=True, dev_threshold=0.35)
+    assert m["num_samples"] == 3 and m["num_live"] == 1
+    assert m["apcer_per_species"] == {"print/glossy": 1.0, "replay/phone": 0.0}
+    assert m["apcer_max"] == 1.0 and m["acer"] == pytest.approx(0.5)
+    # The dev threshold is chosen on (dataset, video_id) videos too: dev videos a/v1 live 0.8, b/v1 spoof 0.3.
+    dev = compute_fas_metrics(scores, labels, video_ids=videos, datasets=datasets, video_level=True,
+                              dev_predictions=[0.8, 0.8, 0.3, 0.3], dev_references=[0, 0, 1, 1],
+                              dev_video_ids=["v1"] * 4, dev_datasets=["a", "a", "b", "b"])
+    assert dev["threshold"] == 0.8
 
 
 def test_video_aggregation_rejects_mixed_videos_and_missing_ids():
@@ -148,7 +195,7 @@ def test_dev_set_threshold_is_the_dev_eer_threshold_and_absent_without_dev():
     assert m["threshold"] == 0.7 and m["threshold_source"] == "dev_set"
     assert m["hter"] == pytest.approx((0.25 + 0.5) / 2)  # spoofs >= 0.7: one of four; live < 0.7: two of four
     none = compute_fas_metrics(KNOWN_SCORES, KNOWN_LABELS)
-    assert none["threshold"] is None and none["hter"] is None and none["acer"] is None and none["apcer_per_type"] == {}
+    assert none["threshold"] is None and none["hter"] is None and none["acer"] is None and none["apcer_per_species"] == {}
     assert none["hter_oracle"] == pytest.approx(0.25)
     with pytest.raises(ValueError, match="not both"):
         compute_fas_metrics(KNOWN_SCORES, KNOWN_LABELS, dev_threshold=0.5, dev_predictions=dev_scores,

@@ -52,7 +52,8 @@ def test_from_clip_and_qwen2_folders(tmp_path, text_folder):
     assert list(processor.image_processor.image_mean) == [0.1, 0.2, 0.3]
     assert model.config.text_config.vocab_size == len(processor.tokenizer)
     assert processor.tokenizer.convert_ids_to_tokens(model.config.image_token_id) == "<image>"
-    scores = model.score(processor, [random_image(0)])
+    assert processor.face_crop == {"detector": "mtcnn", "scale": 1.3, "size": 224}  # trained on the builders' crops
+    scores = model.score(processor, [random_image(0)], crop_faces=False)  # noise has no face to crop
     assert 0.0 <= float(scores[0]) <= 1.0
     save_checkpoint(model, processor, str(tmp_path / "ifas"))
 
@@ -60,7 +61,7 @@ def test_from_clip_and_qwen2_folders(tmp_path, text_folder):
 def test_dinov2_folder_at_another_resolution(tmp_path, text_folder):
     text_path, _ = text_folder
     Dinov2Model(Dinov2Config(**{**TINY_VISION, "image_size": 32})).save_pretrained(tmp_path / "dinov2")
-    model, processor = from_backbones(str(tmp_path / "dinov2"), text_path, image_size=16)
+    model, processor = from_backbones(str(tmp_path / "dinov2"), text_path, image_size=16, face_crop=None)
     assert model.config.image_size == 16 and model.config.vision_config.image_size == 32
     assert model.config.num_patch_tokens == 16
     assert model.score(processor, [random_image(1)]).shape == (1,)

@@ -75,7 +75,7 @@ def test_tables_are_written_as_json_and_markdown(tmp_path, targets):
 def test_load_results_names_the_bad_file(tmp_path):
     bad = tmp_path / "results.json"
     bad.write_text('{"schema": "other"}')
-    with pytest.raises(ValueError, match="results.json: not a ifas.fas_results/1"):
+    with pytest.raises(ValueError, match="results.json: not a ifas.fas_results/2"):
         load_results(bad)
 
 
@@ -91,3 +91,28 @@ def test_plots_are_valid_pngs(tmp_path, targets):
             assert image.format == "PNG"
         with Image.open(path) as image:
             assert image.size[0] >= 300 and image.size[1] >= 200
+
+
+def test_results_report_species_and_family_and_keep_corpora_apart(tmp_path):
+    # Two corpora share video ids 0..29; details name two species per family ("A4"/"glossy", "phone"/"tablet").
+    records = make_records(4, dataset="a") + make_records(5, dataset="b")
+    for r in records:
+        r["video_id"] = r["video_id"].split("_")[1]
+        r["attack_detail"] = "" if r["label"] == 0 else {"print": "A4", "replay": "phone"}[r["attack_type"]]
+        if r["dataset"] == "b" and r["label"] == 1:
+            r["attack_detail"] = {"print": "glossy", "replay": "tablet"}[r["attack_type"]]
+    results = build_results({"ab": records}, threshold=0.5, video_level=True)
+    target = results["targets"]["ab"]
+    assert target["num_samples"] == 60  # 30 videos per corpus, not merged
+    video = {}
+    for r in records:
+        video.setdefault((r["dataset"], r["video_id"]), []).append(r)
+    species = {}
+    for frames in video.values():
+        if frames[0]["label"] == 1:
+            name = f"{frames[0]['attack_type']}/{frames[0]['attack_detail']}"
+            species.setdefault(name, []).append(np.mean([f["score"] for f in frames]) >= 0.5)
+    assert target["apcer_per_species"] == {name: pytest.approx(np.mean(hits)) for name, hits in species.items()}
+    assert target["apcer_max"] == pytest.approx(max(np.mean(hits) for hits in species.values()))
+    markdown = (write_tables(results, tmp_path)["markdown"]).read_text()
+    assert "APCER per PAI species" in markdown and "print/glossy" in markdown and "APCER per attack family" in markdown

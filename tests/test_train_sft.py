@@ -234,3 +234,21 @@ def test_training_on_a_named_protocol_uses_its_sources_only(tiny_checkpoint, tmp
 def test_protocol_without_data_root_is_refused(tiny_checkpoint, tmp_path):
     with pytest.raises(ValueError, match="--protocol needs --data_root"):
         make_trainer(tiny_checkpoint, "", tmp_path / "out", "--protocol", "OCI_to_M")
+
+
+def test_compute_loss_leaves_the_labels_for_metrics(tiny_checkpoint, dataset_path, tmp_path):
+    trainer, _ = make_trainer(tiny_checkpoint, dataset_path, tmp_path, "--max_steps", "1", "--save_strategy", "no")
+    batch = trainer.data_collator([trainer.train_dataset[i] for i in range(2)])
+    labels = batch["labels"].clone()
+    trainer.model.eval()
+    with torch.no_grad():
+        loss = trainer.compute_loss(trainer.model, batch)
+    assert torch.equal(batch["labels"], labels)  # still there for prediction_step / compute_metrics
+    # The loss is the L-LM loss of the same batch computed from the model's logits and those labels.
+    from train_sft import lopsided_loss, lopsided_loss_terms
+
+    with torch.no_grad():
+        logits = trainer.model(**{k: v for k, v in batch.items() if k != "labels"}, use_cache=False).logits
+    terms = lopsided_loss_terms(logits, labels)
+    expected = lopsided_loss(terms, trainer.args.judgment_weight, terms["judgment_count"], terms["interpretation_count"])
+    assert loss.item() == pytest.approx(expected.item(), rel=1e-5)

@@ -1,0 +1,44 @@
+"""The ``ifas`` command line: ``ifas predict`` scores images, folders and videos; ``ifas evaluate``, ``ifas build``
+and ``ifas demo`` run the existing entry points (evaluate_fas.py, datasets_scripts/build.py, demo.py) unchanged.
+
+    ifas predict outputs/ifas photos/ clip.mp4 --explain --out results.jsonl
+    ifas evaluate --model outputs/ifas --protocol OCI_to_M --data_root data --out reports/oci_m
+    ifas build --help
+    ifas demo --tiny --out outputs/demo_tiny
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+# command -> (module whose main(argv) it runs, one-line help)
+COMMANDS = {
+    "predict": ("ifas_cli.predict", "P(live), decision and face box per image, folder or video (JSON lines)"),
+    "evaluate": ("evaluate_fas", "evaluate a checkpoint on datasets or a protocol (evaluate_fas.py)"),
+    "build": ("datasets_scripts.build", "build a contract dataset from a corpus (datasets_scripts/build.py)"),
+    "demo": ("demo", "the end-to-end demo (demo.py)"),
+}
+
+
+def usage() -> str:
+    lines = ["usage: ifas COMMAND [ARGS...]   (ifas COMMAND --help for its options)", "", "commands:"]
+    lines += [f"  {name:<9} {text}" for name, (_, text) in COMMANDS.items()]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None):
+    """Run ``ifas COMMAND ARGS...``; returns what the command's ``main`` returns.
+
+    >>> main(["predict", "--help"])  # doctest: +SKIP
+    """
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        print(usage())
+        return None
+    command, rest = argv[0], argv[1:]
+    if command not in COMMANDS:
+        print(f"ifas: unknown command {command!r}\n\n{usage()}", file=sys.stderr)
+        raise SystemExit(2)
+    module = importlib.import_module(COMMANDS[command][0])
+    return module.main(rest)

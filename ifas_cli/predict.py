@@ -1,0 +1,213 @@
+"""``ifas predict CKPT PATH... [--explain] [--out results.jsonl]``: score images, folders and videos.
+
+Each input gets one JSON line: ``path``, ``kind`` ("image" or "video"), ``face_box`` ([x1, y1, x2, y2] of the face
+the model saw, in the input's pixels; null when the checkpoint feeds whole images), ``num_faces``, ``p_live``,
+``is_live`` (``p_live >= threshold``, the checkpoint's calibrated ``config.threshold``, 0.5 while uncalibrated),
+``explanation`` (with ``--explain``) and ``error``: null, or why the input could not be scored (unreadable file,
+no face); then ``p_live`` is null and ``is_live`` false. Folders are walked recursively (sorted) for image and
+video files; other files are logged and left out. A video is judged as `evaluate_fas.judge_video` does: frames
+sampled by ``--frames``, each cropped to its face, P(live) averaged over the frames with a face.
+
+With ``--out`` the lines are appended as inputs finish, and a re-run with the same ``--out`` skips the inputs
+already written (a torn last line is dropped and redone), so an interrupted run resumes. Use a new file for
+another checkpoint. Without ``--out`` the lines go to stdout.
+
+Example:
+    >>> from ifas_cli.predict import predict
+    >>> records = predict(model, processor, ["photos/", "clip.mp4"], explain=True)  # doctest: +SKIP
+    >>> records[0]["p_live"], records[0]["is_live"], records[0]["face_box"]  # doctest: +SKIP
+    (0.91, True, [181.1, 62.2, 267.7, 172.1])
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+logger = logging.getLogger("ifas.predict")
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
+VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".3gp", ".mpg", ".mpeg", ".wmv", ".flv")
+
+
+def expand_inputs(paths: Iterable[str | Path]) -> list[Path]:
+    """Files named directly, and the image and video files under folders (recursive, sorted); other files in
+    folders are logged and left out. A missing path is kept, so that it gets its error line."""
+    inputs = []
+    for path in map(Path, paths):
+        if not path.is_dir():
+            inputs.append(path)
+            continue
+        for dirpath, dirnames, filenames in os.walk(path):
+            dirnames.sort()
+            for name in sorted(filenames):
+                file = Path(dirpath) / name
+                if file.suffix.lower() in IMAGE_SUFFIXES + VIDEO_SUFFIXES:
+                    inputs.append(file)
+                else:
+                    logger.info("%s: not an image or video file, left out", file)
+    return inputs
+
+
+def read_done(out: Path) -> set[str]:
+    """Paths already written to `out`; a torn last line (an interrupted write) is removed from the file."""
+    if not out.is_file():
+        return set()
+    done, kept = set(), []
+    for line in out.read_text(encoding="utf-8").splitlines():
+        try:
+            done.add(json.loads(line)["path"])
+            kept.append(line)
+        except (json.JSONDecodeError, KeyError, TypeError):
+            logger.warning("%s: dropping a torn line, its input is done again", out)
+    temporary = out.with_name(out.name + ".tmp")
+    temporary.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
+    os.replace(temporary, out)
+    return done
+
+
+def _failed(path: Path, kind: str, error: str, explain: bool) -> dict:
+    record = {"path": str(path), "kind": kind, "face_box": None, "num_faces": None, "p_live": None,
+              "is_live": False, "error": error}
+    return record | ({"explanation": None} if explain else {})
+
+
+def _image_records(model, processor, paths: list[Path], explain: bool, max_new_tokens: int) -> list[dict]:
+    """One record per image of a batch; unreadable images and images without a face get an error."""
+    records, faces = {}, {}
+    for path in paths:
+        try:
+            faces[path] = processor.detect_faces([str(path)], strict=False)[0]
+        except ValueError as error:
+            logger.warning("%s: unreadable, not scored: %s", path, error)
+            records[path] = _failed(path, "image", str(error), explain)
+    found = [path for path, face in faces.items() if face.image is not None]
+    for path, face in faces.items():
+        if face.image is None:
+            logger.warning("%s: %s, not scored", path, face.error)
+            records[path] = _failed(path, "image", face.error, explain) | {"num_faces": face.num_faces}
+    if found:
+        crops = [faces[path].image for path in found]
+        if explain:
+            answers = model.judge(processor, crops, max_new_tokens=max_new_tokens, batch_size=len(crops),
+                                  crop_faces=False)
+        else:
+            p_live = model.score(processor, crops, batch_size=len(crops), crop_faces=False).tolist()
+            answers = [{"p_live": p, "is_live": p >= model.decision_threshold()} for p in p_live]
+        for path, answer in zip(found, answers):
+            face = faces[path]
+            records[path] = {
+                "path": str(path), "kind": "image",
+                "face_box": None if face.box is None else [float(v) for v in face.box],
+                "num_faces": face.num_faces, "p_live": answer["p_live"], "is_live": bool(answer["is_live"]),
+                "error": None,
+            } | ({"explanation": answer["explanation"]} if explain else {})
+    return [records[path] for path in paths]
+
+
+def _video_record(model, processor, path: Path, explain: bool, frames: str, max_new_tokens: int,
+                  batch_size: int) -> dict:
+    from evaluate_fas import judge_video
+
+    try:
+        verdict = judge_video(model, processor, path, frames, max_new_tokens, batch_size, explain=explain)
+    except ValueError as error:
+        logger.warning("%s: unreadable, not scored: %s", path, error)
+        return _failed(path, "video", str(error), explain)
+    if verdict["error"]:
+        logger.warning("%s: %s, not scored", path, verdict["error"])
+    record = {"path": str(path), "kind": "video", "face_box": verdict["face_box"], "num_faces": verdict["num_faces"],
+              "p_live": verdict["p_live"], "is_live": verdict["is_live"], "error": verdict["error"],
+              "frame_indices": verdict["frame_indices"], "frame_p_live": verdict["frame_p_live"],
+              "decisive_frame": verdict["decisive_frame"]}
+    return record | ({"explanation": verdict["explanation"]} if explain else {})
+
+
+def iter_predictions(
+    model, processor, inputs: list[Path], *, explain: bool = False, frames: str = "flip", batch_size: int = 8,
+    max_new_tokens: int = 48,
+) -> Iterator[dict]:
+    """Records for `inputs` in order, images scored `batch_size` at a time, each video on its own."""
+    batch: list[Path] = []
+    for path in inputs:
+        if path.suffix.lower() in VIDEO_SUFFIXES:
+            if batch:
+                yield from _image_records(model, processor, batch, explain, max_new_tokens)
+                batch = []
+            yield _video_record(model, processor, path, explain, frames, max_new_tokens, batch_size)
+            continue
+        batch.append(path)
+        if len(batch) == batch_size:
+            yield from _image_records(model, processor, batch, explain, max_new_tokens)
+            batch = []
+    if batch:
+        yield from _image_records(model, processor, batch, explain, max_new_tokens)
+
+
+def predict(
+    model, processor, paths: Iterable[str | Path], out: str | Path | None = None, *, explain: bool = False,
+    frames: str = "flip", batch_size: int = 8, max_new_tokens: int = 48, progress: bool = True,
+) -> list[dict]:
+    """Score `paths` (images, folders, videos); with `out`, append JSON lines there and skip inputs it already
+    has. Returns the records written by this call."""
+    inputs = expand_inputs(paths)
+    done = read_done(Path(out)) if out else set()
+    todo = [path for path in inputs if str(path) not in done]
+    if done:
+        logger.info("%s: %d of %d inputs already done, resuming", out, len(inputs) - len(todo), len(inputs))
+    if model.config.threshold is None:
+        logger.warning("the checkpoint is not calibrated (config.threshold is None): deciding at 0.5")
+    records = []
+    handle = open(out, "a", encoding="utf-8") if out else sys.stdout
+    try:
+        with tqdm(total=len(inputs), initial=len(inputs) - len(todo), unit="input", disable=not progress) as bar:
+            for record in iter_predictions(model, processor, todo, explain=explain, frames=frames,
+                                           batch_size=batch_size, max_new_tokens=max_new_tokens):
+                handle.write(json.dumps(record) + "\n")
+                handle.flush()
+                records.append(record)
+                bar.update(1)
+    finally:
+        if out:
+            handle.close()
+    return records
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ifas predict", description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    parser.add_argument("checkpoint", help="checkpoint folder (or Hub id)")
+    parser.add_argument("paths", nargs="+", metavar="PATH", help="image or video files, or folders of them")
+    parser.add_argument("--out", help="JSON lines file (appended; a re-run resumes); default: stdout")
+    parser.add_argument("--explain", action="store_true", help="generate the explanation of each decision")
+    parser.add_argument("--frames", default="flip", help="frame policy for videos (datasets_scripts.video)")
+    parser.add_argument("--batch_size", type=int, default=8)
+    parser.add_argument("--max_new_tokens", type=int, default=48)
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--dtype", default="float32", choices=("float32", "bfloat16", "float16"))
+    return parser
+
+
+def main(argv: list[str] | None = None) -> list[dict]:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    from datasets_scripts.video import check_policy
+    from evaluate_fas import load_model
+
+    if args.batch_size < 1:
+        raise SystemExit(f"ifas predict: --batch_size must be at least 1, got {args.batch_size}")
+    try:
+        check_policy(args.frames)
+    except ValueError as error:
+        raise SystemExit(f"ifas predict: --frames: {error}") from None
+    model, processor = load_model(args.checkpoint, args.device, args.dtype)
+    return predict(model, processor, args.paths, args.out, explain=args.explain, frames=args.frames,
+                   batch_size=args.batch_size, max_new_tokens=args.max_new_tokens)
