@@ -27,6 +27,7 @@ from transformers import set_seed
 from trl import ModelConfig, SFTConfig, SFTTrainer, TrlParser
 
 from ifas_build import from_backbones, save_checkpoint
+from ifas_train.freezing import freeze_unused_parameters
 from modeling_ifas import IFASForConditionalGeneration
 from processing_ifas import IFASProcessor
 from datasets_scripts.protocols import load_protocol
@@ -200,26 +201,6 @@ def freeze(model: IFASForConditionalGeneration, script_args: IFASScriptArguments
         model.lm_head.requires_grad_(False)
 
 
-def freeze_unused_parameters(model: IFASForConditionalGeneration, processor: IFASProcessor) -> list[str]:
-    """Freeze trainable parameters that get no gradient (e.g. a tower's final norm or pooler) so DDP does not
-    wait for them; one dry forward/backward on a blank image finds them."""
-    from PIL import Image
-
-    size = processor.image_processor.size
-    collator = IFASCollator(processor)
-    batch = collator([{"image": Image.new("RGB", (size["width"], size["height"])), "label": 1, "caption": "x"}])
-    model.zero_grad(set_to_none=True)
-    model.train()
-    lopsided_loss(lopsided_loss_terms(model(**{k: v for k, v in batch.items() if k != "labels"}).logits,
-                                      batch["labels"]), 0.5, torch.tensor(1), torch.tensor(1)).backward()
-    unused = [name for name, p in model.named_parameters() if p.requires_grad and p.grad is None]
-    for name, parameter in model.named_parameters():
-        if name in unused:
-            parameter.requires_grad_(False)
-    model.zero_grad(set_to_none=True)
-    return unused
-
-
 def load_model_and_processor(model_args: ModelConfig, script_args: IFASScriptArguments):
     """An I-FAS checkpoint (`--model_name_or_path`) or one built from `--vision/text_model_name_or_path`."""
     if script_args.vision_model_name_or_path and script_args.text_model_name_or_path:
@@ -271,7 +252,7 @@ def build_trainer(script_args, training_args, model_args) -> IFASSFTTrainer:
     collator = IFASCollator(processor, max_length=training_args.max_length)
     check_lengths(train_dataset, collator)
     freeze(model, script_args)
-    unused = freeze_unused_parameters(model, processor)
+    unused = freeze_unused_parameters(model)
     if unused:
         logger.info("froze %d parameter(s) that receive no gradient: %s", len(unused), unused[:4])
     if model_args.use_peft:
