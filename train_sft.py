@@ -26,8 +26,9 @@ from peft import LoraConfig, get_peft_model
 from transformers import set_seed
 from trl import ModelConfig, SFTConfig, SFTTrainer, TrlParser
 
-from ifas_build import from_backbones, save_checkpoint
+from ifas_build import from_backbones
 from ifas_train.freezing import freeze_unused_parameters
+from ifas_train.saving import save_full_checkpoint
 from modeling_ifas import IFASForConditionalGeneration
 from processing_ifas import IFASProcessor
 from datasets_scripts.protocols import load_protocol
@@ -264,15 +265,17 @@ def build_trainer(script_args, training_args, model_args) -> IFASSFTTrainer:
 
 
 def save_final(trainer: IFASSFTTrainer, script_args: IFASScriptArguments) -> str:
-    """Write the complete final checkpoint (LoRA merged when asked) into `output_dir`."""
+    """Write the complete final checkpoint (LoRA merged when asked) into `output_dir`; call on every rank.
+
+    The full tensors are gathered with `accelerator.get_state_dict` on all ranks (ZeRO-3, FSDP) and written by the
+    main rank from a plain copy (`ifas_train.saving`); `--merge_lora false` saves the adapter through the Trainer."""
     model = trainer.accelerator.unwrap_model(trainer.model)
-    if hasattr(model, "merge_and_unload"):
-        if not script_args.merge_lora:
-            trainer.save_model(trainer.args.output_dir)
-            return trainer.args.output_dir
-        model = model.merge_and_unload()
+    if hasattr(model, "merge_and_unload") and not script_args.merge_lora:
+        trainer.save_model(trainer.args.output_dir)
+        return trainer.args.output_dir
+    state_dict = trainer.accelerator.get_state_dict(trainer.model_wrapped)
     if trainer.accelerator.is_main_process:
-        save_checkpoint(model, trainer.processing_class, trainer.args.output_dir)
+        save_full_checkpoint(model, trainer.processing_class, trainer.args.output_dir, state_dict)
     return trainer.args.output_dir
 
 
