@@ -28,7 +28,7 @@ from trl import ModelConfig, SFTConfig, SFTTrainer, TrlParser
 
 from ifas_build import from_backbones
 from ifas_train.freezing import freeze_unused_parameters
-from ifas_train.saving import save_full_checkpoint
+from ifas_train.saving import save_full_checkpoint, zero3_init_disabled
 from modeling_ifas import IFASForConditionalGeneration
 from processing_ifas import IFASProcessor
 from datasets_scripts.protocols import load_protocol
@@ -205,10 +205,11 @@ def freeze(model: IFASForConditionalGeneration, script_args: IFASScriptArguments
 def load_model_and_processor(model_args: ModelConfig, script_args: IFASScriptArguments):
     """An I-FAS checkpoint (`--model_name_or_path`) or one built from `--vision/text_model_name_or_path`."""
     if script_args.vision_model_name_or_path and script_args.text_model_name_or_path:
-        return from_backbones(
-            script_args.vision_model_name_or_path, script_args.text_model_name_or_path, script_args.image_size,
-            gac_num_queries=script_args.gac_num_queries, use_gac=script_args.use_gac,
-        )
+        with zero3_init_disabled():  # whole tensors while the backbones are copied in; DeepSpeed partitions later
+            return from_backbones(
+                script_args.vision_model_name_or_path, script_args.text_model_name_or_path, script_args.image_size,
+                gac_num_queries=script_args.gac_num_queries, use_gac=script_args.use_gac,
+            )
     if not model_args.model_name_or_path:
         raise ValueError("give --model_name_or_path, or both --vision_model_name_or_path and --text_model_name_or_path")
     model = IFASForConditionalGeneration.from_pretrained(model_args.model_name_or_path)
