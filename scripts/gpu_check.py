@@ -36,7 +36,7 @@ def prepare(out: Path, tiny: bool) -> None:
     from ifas_build import from_backbones, save_checkpoint, tiny_ifas
 
     size = 64 if tiny else 224
-    data = build_synthfas(per_domain=24 if tiny else 80, size=size, seed=0)
+    data = build_synthfas(per_domain=24 if tiny else 120, size=size, seed=0)
     train, dev, test = leave_one_domain_out(data, "synth_d")
     DatasetDict({"train": train, "dev": dev}).save_to_disk(str(out / "protocol"))
     DatasetDict({"test": test}).save_to_disk(str(out / "test"))
