@@ -102,9 +102,10 @@ def main() -> None:
     body = (f"`OMP_NUM_THREADS=1 .venv/bin/python bench/bench_scale.py`; {machine_line()}; shared machine (other "
             f"jobs running), so times are indicative. A {params / 1e9:.2f}B-parameter I-FAS (DINOv2-L-shaped tower "
             f"at 224 px, 12-layer 2048-wide Llama, LLaVA's `vision_feature_layer=-2`), random weights. Peak RSS of "
-            f"the measuring process (imports alone: {results['build_meta']['imports_mib']:.0f} MiB). Both freezing "
-            f"methods find the same {frozen[0]} / {frozen[1]} trainable-but-unused tensors (old / new); the freeze "
-            "rows include building the model only in the RSS column.")
+            f"the measuring process (imports alone: {results['build_meta']['imports_mib']:.0f} MiB). Freezing flags "
+            f"{frozen[0]} (old) and {frozen[1]} (new) trainable-but-unused tensors (vision tower trainable; "
+            "`tests/test_freezing.py` pins the two sets equal on tiny models); the old freeze row's RSS includes its "
+            "fp32 model, the new one runs on the meta-built model.")
     text = section("Scale: build and freezing at 1B (bench/bench_scale.py)", body + "\n\n" + "\n".join(rows))
     print(text)
     if not args.no_write:

@@ -42,22 +42,28 @@ def build(checkpoint: str, lora: bool):
     return model.train(), processor
 
 
-def train(model, processor, rank: int, world: int) -> None:
-    """`STEPS` SGD steps of the L-LM loss, each on the next `GLOBAL_BATCH` rows split evenly across ranks."""
+def train(model, processor, rank: int, world: int, backward=None, step=None) -> None:
+    """`STEPS` SGD steps of the L-LM loss, each on the next `GLOBAL_BATCH` rows split evenly across ranks
+    (`backward`/`step`: a DeepSpeed engine's, which owns the optimizer)."""
     rows = list(tiny_contract_dataset()["train"])
     collator = IFASCollator(processor)
-    optimizer = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=LR)
+    if step is None:
+        optimizer = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=LR)
+        backward = lambda loss: loss.backward()  # noqa: E731
+
+        def step():
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
     per_rank = GLOBAL_BATCH // world
-    for step in range(STEPS):
-        global_rows = rows[step * GLOBAL_BATCH:(step + 1) * GLOBAL_BATCH]
+    for index in range(STEPS):
+        global_rows = rows[index * GLOBAL_BATCH:(index + 1) * GLOBAL_BATCH]
         judgment, interpretation = answer_span_masks(collator(global_rows)["labels"][:, 1:])
         batch = collator(global_rows[rank * per_rank:(rank + 1) * per_rank])
         labels = batch.pop("labels")
         terms = lopsided_loss_terms(model(**batch, use_cache=False).logits, labels)
-        loss = lopsided_loss(terms, ALPHA, judgment.sum(), interpretation.sum()) * world  # FSDP averages gradients
-        loss.backward()
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
+        loss = lopsided_loss(terms, ALPHA, judgment.sum(), interpretation.sum()) * world  # ranks' gradients averaged
+        backward(loss)
+        step()
 
 
 def shard(model) -> None:
