@@ -12,8 +12,11 @@ Nothing here touches a tensor's data: it works on meta, ZeRO-3-partitioned and F
 Example:
     >>> from ifas_build import tiny_ifas
     >>> model, _ = tiny_ifas("clip", vision_feature_layer=-2, gac_layers=[1])
-    >>> unused_parameter_names(model)[:3]
-    ['model.vision_tower.encoder.layers.1.self_attn.k_proj.weight', 'model.vision_tower.encoder.layers.1.self_attn.k_proj.bias', 'model.vision_tower.encoder.layers.1.self_attn.v_proj.weight']
+    >>> names = unused_parameter_names(model)          # the last layer (layers.1) and the post-layernorm
+    >>> [name for name in names if ".layers.1." not in name]
+    ['model.vision_tower.post_layernorm.weight', 'model.vision_tower.post_layernorm.bias']
+    >>> any(".layers.0." in name for name in names)
+    False
 """
 
 from __future__ import annotations
