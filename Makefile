@@ -36,6 +36,7 @@ demo: $(DEMO_STAMP)
 
 bench: $(DEMO_STAMP)
 	$(PY) bench/bench_inference.py
+	$(PY) bench/bench_decode.py
 	$(PY) bench/bench_train.py
 	$(PY) bench/bench_metrics.py
 	$(PY) bench/bench_eval.py

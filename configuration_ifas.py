@@ -65,6 +65,9 @@ class IFASConfig(PretrainedConfig):
             The live and spoof answers; each must be a single token right after the assistant prefix.
         judgment_token_ids (`list[int]`, *optional*):
             Token ids of the judgment words, filled in by the processor-aware constructors.
+        new_token_ids (`list[int]`, *optional*):
+            Tokens added to the LLM's vocabulary when the checkpoint was built (`<image>`, ChatML tokens): their
+            embedding rows are untrained, so LoRA trains them too (`trainable_token_indices`).
         question (`str`, *optional*, defaults to `"Is this photo of a real person?"`):
             The fixed question.
         threshold (`float`, *optional*):
@@ -105,6 +108,7 @@ class IFASConfig(PretrainedConfig):
         gac_global_pool: str = "cls",
         judgment_words=DEFAULT_JUDGMENT_WORDS,
         judgment_token_ids: list[int] | None = None,
+        new_token_ids: list[int] | None = None,
         question: str = DEFAULT_QUESTION,
         threshold: float | None = None,
         tie_word_embeddings: bool | None = None,
@@ -143,6 +147,7 @@ class IFASConfig(PretrainedConfig):
         self.gac_global_pool = gac_global_pool
         self.judgment_words = list(judgment_words)
         self.judgment_token_ids = list(judgment_token_ids) if judgment_token_ids is not None else None
+        self.new_token_ids = list(new_token_ids) if new_token_ids else None
         self.question = question
         self.threshold = threshold
         if tie_word_embeddings is None:

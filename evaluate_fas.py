@@ -454,17 +454,19 @@ def judge_video(
     frames: str = "flip",
     max_new_tokens: int = 48,
     batch_size: int = 8,
+    url_timeout: float | None = None,
 ) -> dict:
     """Judge a video: frames sampled as the builders do (`datasets_scripts.video`, policy `frames`, rotation applied),
     P(live) averaged over them and compared with `model.decision_threshold()`, explained on the most decisive frame
-    (the farthest from the threshold on the side of the decision). Raises ValueError naming an unreadable file.
+    (the farthest from the threshold on the side of the decision). Raises ValueError naming an unreadable file
+    (missing, corrupt payload, no video stream). Only local files are read unless `url_timeout` (seconds) is given.
 
     >>> judge_video(model, processor, "clip.mp4")  # doctest: +SKIP
     {'video': 'clip.mp4', 'judgment': 'No', 'is_live': False, 'p_live': 0.08, 'decisive_frame': 56, ...}
     """
     check_policy(frames)
     try:
-        sampled = list(iter_frames(video_path, frames))
+        sampled = list(iter_frames(video_path, frames, url_timeout=url_timeout))
     except (OSError, ValueError, IndexError, av.error.FFmpegError) as error:
         raise ValueError(f"video file {str(video_path)!r}: cannot read frames ({error})") from None
     indices = [index for index, _ in sampled]
@@ -523,6 +525,8 @@ def _parser() -> argparse.ArgumentParser:
                         help="write the dev threshold into the checkpoint's config.json (config.threshold)")
     parser.add_argument("--video", help="judge one video file and print JSON (no dataset evaluation)")
     parser.add_argument("--frames", default="flip", help="frame policy for --video (datasets_scripts.video)")
+    parser.add_argument("--url_timeout", type=float, default=None,
+                        help="allow --video to be a URL, read with this timeout in seconds (default: local files only)")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--dtype", default="float32", choices=("float32", "bfloat16", "float16"))
     return parser
@@ -559,7 +563,8 @@ def main(argv: list[str] | None = None) -> dict:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     if args.video:
         model, processor = load_model(args.model, args.device, args.dtype)
-        verdict = judge_video(model, processor, args.video, args.frames, args.max_new_tokens, args.batch_size)
+        verdict = judge_video(model, processor, args.video, args.frames, args.max_new_tokens, args.batch_size,
+                              url_timeout=args.url_timeout)
         print(json.dumps(verdict, indent=2))
         return verdict
     if not args.out:

@@ -11,17 +11,20 @@ from __future__ import annotations
 
 import torch
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+from PIL import Image
 from transformers import (
     AutoConfig,
     AutoImageProcessor,
     AutoModel,
     AutoModelForCausalLM,
+    AutoProcessor,
     AutoTokenizer,
+    PretrainedConfig,
     PreTrainedTokenizerFast,
     ViTImageProcessorPil,
 )
 
-from configuration_ifas import IFASConfig
+from configuration_ifas import NO_CLS_VISION_MODEL_TYPES, IFASConfig
 from modeling_ifas import IFASForConditionalGeneration
 from processing_ifas import IFASProcessor
 
@@ -75,11 +78,14 @@ def build_image_processor(vision_config, size: int, mean=None, std=None) -> ViTI
     )
 
 
-def build_processor(config: IFASConfig, tokenizer, image_processor=None) -> IFASProcessor:
+def build_processor(config: IFASConfig, tokenizer, image_processor=None, chat_template=None,
+                    image_token: str = IMAGE_TOKEN) -> IFASProcessor:
     """An `IFASProcessor` matching `config`; also stores the image and judgment token ids into `config`."""
     processor = IFASProcessor(
         image_processor=image_processor or build_image_processor(config.vision_config, config.image_size),
         tokenizer=tokenizer,
+        chat_template=chat_template,
+        image_token=image_token,
         num_image_tokens=config.num_image_tokens,
         question=config.question,
         judgment_words=config.judgment_words,
@@ -89,10 +95,12 @@ def build_processor(config: IFASConfig, tokenizer, image_processor=None) -> IFAS
     return processor
 
 
-def sync_generation_config(model: IFASForConditionalGeneration, tokenizer) -> None:
-    """Stop generation at the end-of-turn token, pad with the pad token, and never repeat a 3-gram (small LLMs
-    loop on "paper paper paper ..." otherwise)."""
-    model.generation_config.eos_token_id = tokenizer.convert_tokens_to_ids(CHATML_TOKENS[1])
+def sync_generation_config(model: IFASForConditionalGeneration, processor: IFASProcessor) -> None:
+    """Stop generation at the chat template's end-of-turn token (or EOS), pad with the pad token, and never repeat
+    a 3-gram (small LLMs loop on "paper paper paper ..." otherwise)."""
+    tokenizer = processor.tokenizer
+    end_of_turn = processor.end_of_turn_token() or tokenizer.eos_token
+    model.generation_config.eos_token_id = tokenizer.convert_tokens_to_ids(end_of_turn)
     model.generation_config.no_repeat_ngram_size = 3
     model.generation_config.pad_token_id = tokenizer.pad_token_id
     model.config.pad_token_id = tokenizer.pad_token_id
@@ -116,7 +124,7 @@ def tiny_ifas(tower: str = "dinov2", seed: int = 0, **overrides) -> tuple[IFASFo
     processor = build_processor(config, tokenizer)
     torch.manual_seed(seed)
     model = IFASForConditionalGeneration(config)
-    sync_generation_config(model, tokenizer)
+    sync_generation_config(model, processor)
     return model.eval(), processor
 
 
@@ -148,8 +156,8 @@ def from_backbones(
 ) -> tuple[IFASForConditionalGeneration, IFASProcessor]:
     """An I-FAS whose vision tower and LLM come from pretrained checkpoints (names or local paths).
 
-    Adds `<image>` (and ChatML tokens when missing) to the tokenizer, resizes the embeddings, and initialises
-    the projector and GAC randomly.
+    Adds `<image>` (and ChatML tokens when missing) to the tokenizer, resizes the embeddings (the added ids go to
+    `config.new_token_ids`, whose rows LoRA trains), and initialises the projector and GAC randomly.
 
     >>> model, processor = from_backbones("facebook/dinov2-small", "HuggingFaceTB/SmolLM2-135M-Instruct", 224)
     """
@@ -160,16 +168,17 @@ def from_backbones(
             "only DINOv2 interpolates its position embeddings"
         )
     tokenizer = AutoTokenizer.from_pretrained(text_name_or_path)
-    new_tokens = [token for token in CHATML_TOKENS if token not in tokenizer.get_vocab()]
-    tokenizer.add_special_tokens({"additional_special_tokens": new_tokens + [IMAGE_TOKEN]},
-                                 replace_extra_special_tokens=False)
+    new_tokens = [token for token in (*CHATML_TOKENS, IMAGE_TOKEN) if token not in tokenizer.get_vocab()]
+    specials = [token for token in CHATML_TOKENS if token in new_tokens] + [IMAGE_TOKEN]
+    tokenizer.add_special_tokens({"additional_special_tokens": specials}, replace_extra_special_tokens=False)
     tokenizer.image_token = IMAGE_TOKEN
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     language_model = AutoModelForCausalLM.from_pretrained(text_name_or_path)
     language_model.resize_token_embeddings(len(tokenizer), mean_resizing=True)
     config = IFASConfig(vision_config=vision_config.to_dict(), text_config=language_model.config.to_dict(),
-                        image_size=image_size, **config_overrides)
+                        image_size=image_size, new_token_ids=tokenizer.convert_tokens_to_ids(new_tokens),
+                        **config_overrides)
     try:
         image_processor = AutoImageProcessor.from_pretrained(vision_name_or_path)
         mean, std = image_processor.image_mean, image_processor.image_std
@@ -181,7 +190,88 @@ def from_backbones(
     model.model.vision_tower.load_state_dict(tower.state_dict())
     model.model.language_model.load_state_dict(language_model.model.state_dict())
     model.lm_head.load_state_dict(language_model.lm_head.state_dict())
-    sync_generation_config(model, tokenizer)
+    sync_generation_config(model, processor)
+    return model.eval(), processor
+
+
+# A LlavaForConditionalGeneration file (Hub names, as `save_pretrained` still writes them) -> I-FAS names; files in
+# the transformers 5 layout (`model.language_model.`, `model.vision_tower.`, `lm_head.`) already match.
+LLAVA_KEY_MAPPING = {
+    r"^language_model\.model\.": "model.language_model.",
+    r"^language_model\.lm_head\.": "lm_head.",
+    r"^vision_tower\.(vision_model\.)?": "model.vision_tower.",
+    r"^multi_modal_projector\.": "model.multi_modal_projector.",
+}
+
+
+def _check_loading_info(info: dict, name_or_path: str) -> None:
+    """Only GAC may be missing from a converted LLaVA checkpoint; nothing may be unexpected or reshaped."""
+    missing = [key for key in info["missing_keys"] if not key.startswith("model.gac.")]
+    problems = {"missing": missing, "unexpected": list(info["unexpected_keys"]),
+                "mismatched": [str(item) for item in info["mismatched_keys"]]}
+    problems = {kind: keys for kind, keys in problems.items() if keys}
+    if problems:
+        raise ValueError(f"{name_or_path}: the LLaVA weights do not map onto I-FAS: " + "; ".join(
+            f"{len(keys)} {kind} (e.g. {keys[:3]})" for kind, keys in problems.items()))
+
+
+def from_pretrained_vlm(
+    name_or_path: str, dtype: torch.dtype = torch.float32, **config_overrides
+) -> tuple[IFASForConditionalGeneration, IFASProcessor]:
+    """An I-FAS converted from a pretrained `LlavaForConditionalGeneration` (llava-hf/llava-1.5-7b-hf, -13b,
+    bakLlava, llava-interleave-qwen): an already aligned MLLM, as the paper fine-tunes.
+
+    Vision tower, projector, LLM and LM head keep their pretrained weights; the tokenizer, chat template, image
+    processor (resize, crop, normalisation), `vision_feature_layer`, select strategy and projector activation come
+    from the source. GAC is new (random): it pools each tapped layer's CLS token, or the mean of its patch tokens
+    for towers without CLS (SigLIP; a deviation from the paper). With `use_gac=False` the model computes exactly
+    what the source computes. Weights load straight from the source's safetensors onto the model (meta-device
+    construction, memory-mapped reads; partitioned under DeepSpeed ZeRO-3 when it is enabled), one copy in memory.
+    `config_overrides` go to `IFASConfig` (`use_gac`, `gac_num_queries`, `question`, ...).
+
+    >>> model, processor = from_pretrained_vlm("llava-hf/llava-1.5-7b-hf", dtype=torch.bfloat16, gac_num_queries=32)
+    >>> save_checkpoint(model, processor, "outputs/ifas-llava-1.5-7b")
+    """
+    model_type = PretrainedConfig.get_config_dict(name_or_path)[0].get("model_type")
+    if model_type != "llava":
+        raise ValueError(f"{name_or_path}: model_type {model_type!r}, expected a 'llava' checkpoint "
+                         "(LlavaForConditionalGeneration)")
+    source = AutoConfig.from_pretrained(name_or_path)
+    if not getattr(source, "multimodal_projector_bias", True):
+        raise ValueError(f"{name_or_path}: a projector without bias is not supported (I-FAS's has biases)")
+    vision = source.vision_config
+    has_cls = vision.model_type not in NO_CLS_VISION_MODEL_TYPES
+    if not has_cls and source.vision_feature_select_strategy == "default":
+        raise ValueError(f"{name_or_path}: strategy 'default' drops the first patch of a {vision.model_type} tower "
+                         "(it has no CLS token); I-FAS keeps every patch of such towers")
+    settings = dict(
+        vision_feature_layer=source.vision_feature_layer,
+        vision_feature_select_strategy=source.vision_feature_select_strategy,
+        projector_hidden_act=source.projector_hidden_act,
+        image_token_id=source.image_token_id,
+        tie_word_embeddings=source.tie_word_embeddings,
+        gac_global_pool="cls" if has_cls else "mean",
+    )
+    config = IFASConfig(vision_config=vision.to_dict(), text_config=source.text_config.to_dict(),
+                        **{**settings, **config_overrides})
+    source_processor = AutoProcessor.from_pretrained(name_or_path)
+    processor = build_processor(config, source_processor.tokenizer, source_processor.image_processor,
+                                chat_template=source_processor.chat_template, image_token=source_processor.image_token)
+    if processor.image_token_id != source.image_token_id:
+        raise ValueError(f"{name_or_path}: the tokenizer's {processor.image_token!r} is id {processor.image_token_id}, "
+                         f"the config's image_token_id is {source.image_token_id}")
+    pixels = processor(images=[Image.new("RGB", (2 * config.image_size, config.image_size))])["pixel_values"][0]
+    if tuple(pixels.shape[-2:]) != (config.image_size, config.image_size):
+        raise ValueError(f"{name_or_path}: the image processor makes {tuple(pixels.shape[-2:])} pixels, the vision "
+                         f"tower expects {config.image_size} x {config.image_size}")
+    model, info = IFASForConditionalGeneration.from_pretrained(
+        name_or_path, config=config, key_mapping=LLAVA_KEY_MAPPING, dtype=dtype, output_loading_info=True
+    )
+    _check_loading_info(info, name_or_path)
+    # save_pretrained would otherwise write the weights back under LLaVA's names (transformers keeps the mapping a
+    # model was loaded with to revert it); an I-FAS checkpoint keeps I-FAS names, as a freshly built model does.
+    model._weight_conversions = None
+    sync_generation_config(model, processor)
     return model.eval(), processor
 
 

@@ -23,8 +23,10 @@ from transformers.modeling_outputs import CausalLMOutputWithPast
 
 try:
     from .configuration_ifas import IFASConfig
+    from .validation_ifas import as_image_list, check_batch_size, check_question
 except ImportError:  # imported from the installed project rather than from a checkpoint's remote code
     from configuration_ifas import IFASConfig
+    from validation_ifas import as_image_list, check_batch_size, check_question
 
 
 @dataclass
@@ -186,20 +188,36 @@ class IFASModel(IFASPreTrainedModel):
         start = 1 if self.config.vision_has_cls_token else 0
         return hidden_state[:, start:].mean(dim=1)
 
-    def get_image_features(self, pixel_values: torch.Tensor) -> torch.Tensor:
-        """Visual tokens for the LLM, shape `(batch, config.num_image_tokens, text_hidden)`."""
+    def encode_images(self, pixel_values: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor]:
+        """What the connectors read from the vision tower: `(global_tokens, patch_features)`, shapes `(batch,
+        len(tapped_layers), D)` (None without GAC) and `(batch, num_patches, D·k)`.
+
+        With a frozen tower these can be computed once per image and passed to `forward` as `vision_global_tokens`
+        and `vision_patch_features` instead of `pixel_values` (see `ifas_train.vision_cache`)."""
         outputs = self.vision_tower(pixel_values, output_hidden_states=True, return_dict=True)
         hidden_states = outputs.hidden_states
         layers = self.config.vision_feature_layer
         layers = [layers] if isinstance(layers, int) else layers
         patch_features = torch.cat([self._patch_tokens(hidden_states[i]) for i in layers], dim=-1)
+        global_tokens = None
+        if self.gac is not None:
+            global_tokens = torch.stack([self._global_token(hidden_states[i]) for i in self.config.tapped_layers], 1)
+        return global_tokens, patch_features
+
+    def connect(self, global_tokens: torch.Tensor | None, patch_features: torch.Tensor) -> torch.Tensor:
+        """Visual tokens for the LLM from the tower's outputs (`encode_images`): projector and/or GAC tokens."""
         tokens = []
         if not (self.config.use_gac and self.config.gac_mode == "replace"):
             tokens.append(self.multi_modal_projector(patch_features))
         if self.gac is not None:
-            global_tokens = torch.stack([self._global_token(hidden_states[i]) for i in self.config.tapped_layers], 1)
+            if global_tokens is None:
+                raise ValueError("this model has a GAC: pass vision_global_tokens with vision_patch_features")
             tokens.append(self.gac(global_tokens, patch_features))
         return torch.cat(tokens, dim=1)
+
+    def get_image_features(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        """Visual tokens for the LLM, shape `(batch, config.num_image_tokens, text_hidden)`."""
+        return self.connect(*self.encode_images(pixel_values))
 
     def get_placeholder_mask(self, input_ids: torch.LongTensor, image_features: torch.Tensor) -> torch.Tensor:
         """Boolean mask of the `<image>` placeholders; raises when their count differs from the visual tokens."""
@@ -221,16 +239,25 @@ class IFASModel(IFASPreTrainedModel):
         attention_mask: torch.Tensor | None = None,
         position_ids: torch.LongTensor | None = None,
         inputs_embeds: torch.Tensor | None = None,
+        vision_global_tokens: torch.Tensor | None = None,
+        vision_patch_features: torch.Tensor | None = None,
         **kwargs,
     ):
+        """`vision_global_tokens` / `vision_patch_features`: precomputed `encode_images` outputs, in place of
+        `pixel_values` (a frozen tower's features cached once per image)."""
         if (input_ids is None) == (inputs_embeds is None):
             raise ValueError("Pass exactly one of input_ids or inputs_embeds")
         image_features = None
         if inputs_embeds is None:
             inputs_embeds = self.get_input_embeddings()(input_ids)
-            if pixel_values is not None and (input_ids == self.config.image_token_id).any():
+            has_images = pixel_values is not None or vision_patch_features is not None
+            if has_images and (input_ids == self.config.image_token_id).any():
                 vision_dtype = next(self.vision_tower.parameters()).dtype
-                image_features = self.get_image_features(pixel_values.to(vision_dtype))
+                if pixel_values is not None:
+                    image_features = self.get_image_features(pixel_values.to(vision_dtype))
+                else:
+                    global_tokens = None if vision_global_tokens is None else vision_global_tokens.to(vision_dtype)
+                    image_features = self.connect(global_tokens, vision_patch_features.to(vision_dtype))
                 image_features = image_features.to(inputs_embeds.device, inputs_embeds.dtype)
                 mask = self.get_placeholder_mask(input_ids, image_features).unsqueeze(-1)
                 inputs_embeds = inputs_embeds.masked_scatter(mask, image_features)
@@ -287,11 +314,15 @@ class IFASForConditionalGeneration(IFASPreTrainedModel, GenerationMixin):
         inputs_embeds: torch.Tensor | None = None,
         labels: torch.LongTensor | None = None,
         logits_to_keep: int | torch.Tensor = 0,
+        vision_global_tokens: torch.Tensor | None = None,
+        vision_patch_features: torch.Tensor | None = None,
         **kwargs,
     ) -> IFASCausalLMOutputWithPast:
         outputs = self.model(
             input_ids=input_ids,
             pixel_values=pixel_values,
+            vision_global_tokens=vision_global_tokens,
+            vision_patch_features=vision_patch_features,
             attention_mask=attention_mask,
             position_ids=position_ids,
             inputs_embeds=inputs_embeds,
@@ -315,6 +346,7 @@ class IFASForConditionalGeneration(IFASPreTrainedModel, GenerationMixin):
         """`GenerationMixin.generate`, plus: once `config.threshold` is calibrated, a generated Yes/No judgment
         follows the threshold (so `pipeline("image-text-to-text")` decides like `judge`)."""
         input_ids = kwargs.get("input_ids", args[0] if args else None)
+        self._require_image(input_ids, kwargs.get("pixel_values"), kwargs.get("inputs_embeds"))
         if self.config.threshold is not None and self.config.judgment_token_ids and input_ids is not None:
             live_id, spoof_id = self.judgment_token_ids()
             processors = LogitsProcessorList(kwargs.pop("logits_processor", None) or [])
@@ -322,6 +354,19 @@ class IFASForConditionalGeneration(IFASPreTrainedModel, GenerationMixin):
                                                                input_ids.shape[1]))
             kwargs["logits_processor"] = processors
         return super().generate(*args, **kwargs)
+
+    def _require_image(self, input_ids, pixel_values, inputs_embeds=None) -> None:
+        """Refuse to answer without an image: I-FAS judges a face image, never text alone."""
+        if inputs_embeds is not None and input_ids is None:
+            return  # embeddings built by the caller (the image already merged in)
+        if pixel_values is None or input_ids is None or not bool((input_ids == self.config.image_token_id).any()):
+            raise ValueError(
+                "no image in the input: I-FAS answers only about an image (pixel_values and '<image>' tokens are "
+                "required; in a chat, add an {'type': 'image', 'image': ...} block to the user message)"
+            )
+
+    def _context_limit(self) -> int | None:
+        return getattr(self.config.text_config, "max_position_embeddings", None)
 
     def judgment_token_ids(self) -> tuple[int, int]:
         """(live_id, spoof_id) of the judgment words; set from the tokenizer by the processor-aware builders."""
@@ -338,6 +383,7 @@ class IFASForConditionalGeneration(IFASPreTrainedModel, GenerationMixin):
         """P(live) from one forward pass over left-padded prompts ending at the answer position."""
         if attention_mask is not None and not bool(attention_mask[:, -1].all()):
             raise ValueError("score_inputs needs left-padded prompts (the last position of every row must be real)")
+        self._require_image(input_ids, pixel_values)
         logits = self(
             input_ids=input_ids, pixel_values=pixel_values, attention_mask=attention_mask, logits_to_keep=1,
             use_cache=False,
@@ -355,6 +401,8 @@ class IFASForConditionalGeneration(IFASPreTrainedModel, GenerationMixin):
 
         >>> p_live = model.score(processor, ["face.jpg", pil_image])  # tensor of shape (2,)
         """
+        images, batch_size = as_image_list(images), check_batch_size(batch_size)
+        check_question(processor, question, self._context_limit())
         scores = []
         for start in range(0, len(images), batch_size):
             inputs = processor.prepare_inputs(images[start : start + batch_size], question=question)
@@ -375,6 +423,8 @@ class IFASForConditionalGeneration(IFASPreTrainedModel, GenerationMixin):
         >>> model.judge(processor, ["face.jpg"])[0]
         {'judgment': 'No', 'is_live': False, 'p_live': 0.03, 'explanation': 'The face is printed on paper ...'}
         """
+        images, batch_size = as_image_list(images), check_batch_size(batch_size)
+        check_question(processor, question, self._context_limit(), reserved=1 + max_new_tokens)
         live_id, spoof_id = self.judgment_token_ids()
         live_word, spoof_word = self.config.judgment_words
         threshold = self.decision_threshold()

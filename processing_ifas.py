@@ -1,18 +1,16 @@
-"""I-FAS processor: image loading and checks, `<image>` expansion, the chat template and the fixed-question prompt."""
+"""I-FAS processor: images through `image_io_ifas.load_image` (strict decoding), `<image>` expansion, the chat
+template (user text checked by `validation_ifas`) and the fixed-question prompt."""
 
-import io
-import os
-
-import numpy as np
-from PIL import Image, UnidentifiedImageError
 from transformers import BatchFeature, ProcessorMixin
 
 try:
     from .configuration_ifas import DEFAULT_JUDGMENT_WORDS, DEFAULT_QUESTION
+    from .image_io_ifas import MAX_IMAGE_PIXELS, load_image, to_rgb
+    from .validation_ifas import as_image_list, check_conversation, control_tokens
 except ImportError:  # imported from the installed project rather than from a checkpoint's remote code
     from configuration_ifas import DEFAULT_JUDGMENT_WORDS, DEFAULT_QUESTION
-
-MAX_IMAGE_PIXELS = 50_000_000  # refuse anything larger before decoding it (a 7000 x 7000 photo still passes)
+    from image_io_ifas import MAX_IMAGE_PIXELS, load_image, to_rgb
+    from validation_ifas import as_image_list, check_conversation, control_tokens
 
 # ChatML with typed content blocks; assistant text wrapped in {% generation %} for assistant-token masks.
 CHAT_TEMPLATE = (
@@ -34,81 +32,6 @@ CHAT_TEMPLATE = (
     "{% endfor %}"
     "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
 )
-
-
-def _describe(source) -> str:
-    if isinstance(source, (str, os.PathLike)):
-        return f"image file {os.fspath(source)!r}"
-    if isinstance(source, (bytes, bytearray)):
-        return f"image bytes ({len(source)} B)"
-    return f"image {type(source).__name__}"
-
-
-def to_rgb(image: Image.Image) -> Image.Image:
-    """Convert any PIL mode to RGB: 16/32-bit grey is rescaled (not clipped), alpha is dropped onto black.
-
-    >>> to_rgb(Image.new("I;16", (4, 4), 65535)).getpixel((0, 0))
-    (255, 255, 255)
-    """
-    if image.mode == "RGB":
-        return image
-    if image.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
-        array = np.asarray(image, dtype=np.float64)
-        top = 65535.0 if image.mode.startswith("I;16") else max(float(array.max()), 1.0)
-        grey = np.clip(array / top * 255.0 + 0.5, 0, 255).astype(np.uint8)
-        return Image.fromarray(grey).convert("RGB")
-    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
-        rgba = image.convert("RGBA")
-        background = Image.new("RGB", rgba.size)
-        background.paste(rgba, mask=rgba.getchannel("A"))
-        return background
-    return image.convert("RGB")
-
-
-def load_image(source, max_pixels: int = MAX_IMAGE_PIXELS) -> Image.Image:
-    """Open a path, bytes or PIL image as a fully decoded RGB image, or raise `ValueError` naming the problem.
-
-    Refuses empty, corrupt, truncated and non-image inputs, zero-size images, and images over `max_pixels`
-    (checked from the header, before decoding).
-
-    >>> load_image(Image.new("L", (8, 8))).mode
-    'RGB'
-    """
-    what = _describe(source)
-    if isinstance(source, Image.Image):
-        image = source
-    else:
-        if isinstance(source, (str, os.PathLike)):
-            if not os.path.isfile(source):
-                raise ValueError(f"{what}: no such file")
-            with open(source, "rb") as handle:
-                data = handle.read()
-        elif isinstance(source, (bytes, bytearray)):
-            data = bytes(source)
-        elif isinstance(source, dict) and ("bytes" in source or "path" in source):  # datasets.Image storage
-            return load_image(source.get("bytes") or source["path"], max_pixels)
-        else:
-            raise ValueError(f"{what}: expected a path, bytes or a PIL image")
-        if not data:
-            raise ValueError(f"{what}: empty input (0 bytes)")
-        try:
-            image = Image.open(io.BytesIO(data))
-        except UnidentifiedImageError as error:
-            raise ValueError(f"{what}: not an image file ({error})") from None
-        except Image.DecompressionBombError as error:
-            raise ValueError(f"{what}: refused, absurd pixel count ({error})") from None
-        except (OSError, SyntaxError) as error:
-            raise ValueError(f"{what}: corrupt or truncated image header ({error})") from None
-    width, height = image.size
-    if width == 0 or height == 0:
-        raise ValueError(f"{what}: zero-size image ({width}x{height})")
-    if width * height > max_pixels:
-        raise ValueError(f"{what}: {width}x{height} = {width * height} pixels exceeds the limit of {max_pixels}")
-    try:
-        image.load()
-    except (OSError, SyntaxError, ValueError) as error:
-        raise ValueError(f"{what}: corrupt or truncated image data ({error})") from None
-    return to_rgb(image)
 
 
 class IFASProcessor(ProcessorMixin):
@@ -202,26 +125,79 @@ class IFASProcessor(ProcessorMixin):
             conversation.append({"role": "assistant", "content": [{"type": "text", "text": answer}]})
         return conversation
 
+    def wants_special_tokens(self, text: str) -> bool:
+        """Whether to tokenize `text` with the tokenizer's special tokens: yes (a Llama tokenizer then adds BOS),
+        unless the chat template already put the BOS token in (Llama-3); the rule of `apply_chat_template`."""
+        bos = self.tokenizer.bos_token
+        return not (bos is not None and text.startswith(bos))
+
+    def encode_text(self, text: str) -> list[int]:
+        """Token ids of one rendered text as `__call__` makes them: special tokens per `wants_special_tokens`, each
+        `<image>` expanded to `num_image_tokens` ids."""
+        expanded = text.replace(self.image_token, self.image_token * self.num_image_tokens)
+        return list(self.tokenizer(expanded, add_special_tokens=self.wants_special_tokens(text))["input_ids"])
+
+    def apply_chat_template(self, conversation, *args, **kwargs):
+        """`ProcessorMixin.apply_chat_template`, refusing chat control tokens typed in user text (`ValueError`)."""
+        check_conversation(conversation, control_tokens(self.tokenizer, self.image_token))
+        return super().apply_chat_template(conversation, *args, **kwargs)
+
     def build_prompt(self, question: str | None = None) -> str:
         """The rendered prompt, ending right where the judgment word goes."""
         return self.apply_chat_template(self.messages(question), tokenize=False, add_generation_prompt=True)
 
+    def build_conversation(self, answer: str, question: str | None = None) -> str:
+        """The rendered conversation: `build_prompt(question)`, the answer, and the template's end of turn.
+
+        A template that closes the assistant turn without any special token (llava-hf's LLaVA-1.5 template ends it
+        with a space) gets the EOS token instead, as LLaVA trained (`answer</s>`), so the model learns to stop.
+
+        >>> processor.build_conversation("No")   # ChatML
+        '<|im_start|>user\n<image>Is this photo of a real person?<|im_end|>\n<|im_start|>assistant\nNo<|im_end|>\n'
+        """
+        prompt = self.build_prompt(question)
+        text = self.apply_chat_template(self.messages(question, answer), tokenize=False)
+        if not text.startswith(prompt) or answer not in text[len(prompt) :]:
+            raise ValueError(
+                f"the chat template does not render the answer after the generation prompt: prompt {prompt!r}, "
+                f"conversation {text!r}"
+            )
+        end = text.rindex(answer) + len(answer)
+        if self.end_of_turn_token(text[end:]) is None:
+            if self.tokenizer.eos_token is None:
+                raise ValueError("the chat template ends the assistant turn with no special token and the tokenizer "
+                                 "has no EOS token: nothing would teach the model to stop")
+            text = text.rstrip() + self.tokenizer.eos_token
+        return text
+
+    def end_of_turn_token(self, tail: str | None = None) -> str | None:
+        """The first special token of `tail` (default: what the template writes after an answer): ChatML's
+        `<|im_end|>`, Llama-3's `<|eot_id|>`; `None` when there is none (then the EOS token ends the turn)."""
+        if tail is None:
+            text = self.build_conversation(self.judgment_words[0])
+            tail = text[text.rindex(self.judgment_words[0]) + len(self.judgment_words[0]) :]
+        specials = [token.content for token in self.tokenizer.added_tokens_decoder.values() if token.special]
+        found = [(tail.index(token), token) for token in specials if token in tail]
+        return min(found)[1] if found else None
+
     def prepare_inputs(self, images, question: str | None = None) -> BatchFeature:
         """Left-padded tensors for `score`/`judge`; raises `ValueError` naming any unreadable image."""
-        images = [load_image(image) for image in images]
+        images = [load_image(image) for image in as_image_list(images)]
         prompt = self.build_prompt(question)
         return self(
             images=images, text=[prompt] * len(images), padding=True, padding_side="left",
-            add_special_tokens=False, return_tensors="pt",
+            add_special_tokens=self.wants_special_tokens(prompt), return_tensors="pt",
         )
 
     def judgment_token_ids(self) -> list[int]:
-        """Ids of the live and spoof words as the first answer token; raises if either is not one token."""
+        """Ids of the live and spoof words as the first answer token, tokenized in context as training sees them
+        (the rendered conversation cut after the word); raises if either is not one token after the prompt."""
         prompt = self.build_prompt()
-        prompt_ids = self.tokenizer(prompt, add_special_tokens=False)["input_ids"]
+        prompt_ids = self.encode_text(prompt)
         ids = []
         for word in self.judgment_words:
-            full = self.tokenizer(prompt + word, add_special_tokens=False)["input_ids"]
+            conversation = self.build_conversation(word)
+            full = self.encode_text(conversation[: conversation.index(word, len(prompt)) + len(word)])
             answer = full[len(prompt_ids) :]
             if full[: len(prompt_ids)] != prompt_ids or len(answer) != 1:
                 pieces = self.tokenizer.convert_ids_to_tokens(answer)

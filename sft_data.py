@@ -42,31 +42,50 @@ def answer_text(label: int, caption: str, judgment_words=("Yes", "No")) -> str:
 
 
 class IFASCollator:
-    """Collates contract rows into right-padded training batches for `IFASSFTTrainer`."""
+    """Collates contract rows into right-padded training batches for `IFASSFTTrainer`.
+
+    Each row is rendered whole with the processor's own chat template (`build_conversation`) and tokenized once;
+    the supervised span is what follows the tokenized prompt, which must be a prefix of it. So the judgment token
+    is the id `score()` reads after the prompt, whatever the tokenizer (byte-level BPE, SentencePiece) and template
+    (ChatML, LLaVA-1.5's `USER: ... ASSISTANT:`, Llama-3), BOS comes as the tokenizer adds it, and the turn ends
+    with the template's own end-of-turn token.
+    """
 
     def __init__(self, processor, max_length: int | None = None):
         self.processor = processor
         self.max_length = max_length
         self.prompt = processor.build_prompt()
-        self.end_of_turn = "<|im_end|>\n"
+        self.prompt_ids = processor.encode_text(self.prompt)
+
+    def tokenize(self, row: dict) -> tuple[list[int], list[int]]:
+        """(input_ids, labels) of one row, with `<image>` expanded; no image is read."""
+        caption = (row.get("caption") or "").strip()
+        answer = answer_text(row["label"], caption, self.processor.judgment_words)
+        input_ids = self.processor.encode_text(self.processor.build_conversation(answer))
+        n_prompt = len(self.prompt_ids)
+        if input_ids[:n_prompt] != self.prompt_ids:
+            tokenizer = self.processor.tokenizer
+            raise ValueError(
+                f"row {row.get('video_id', '?')}: the prompt's tokens are not a prefix of the whole conversation's; "
+                f"the prompt ends {tokenizer.convert_ids_to_tokens(self.prompt_ids[-3:])}, the conversation has "
+                f"{tokenizer.convert_ids_to_tokens(input_ids[n_prompt - 3 : n_prompt + 1])} there (a token merges "
+                "across the answer boundary)"
+            )
+        answer_ids = input_ids[n_prompt:]
+        supervised = answer_ids if caption else answer_ids[:1] + [-100] * (len(answer_ids) - 1)
+        return input_ids, [-100] * n_prompt + supervised
 
     def encode(self, row: dict) -> tuple[list[int], list[int], dict]:
         """(input_ids, labels, image inputs) of one row."""
-        prompt = self.processor(images=[row["image"]], text=self.prompt, add_special_tokens=False)
-        prompt_ids = prompt["input_ids"][0]
-        caption = (row.get("caption") or "").strip()
-        answer = answer_text(row["label"], caption, self.processor.judgment_words)
-        tokenizer = self.processor.tokenizer
-        answer_ids = tokenizer(answer + self.end_of_turn, add_special_tokens=False)["input_ids"]
-        labels = list(answer_ids) if caption else answer_ids[:1] + [-100] * (len(answer_ids) - 1)
-        input_ids = list(prompt_ids) + list(answer_ids)
-        labels = [-100] * len(prompt_ids) + labels
+        input_ids, labels = self.tokenize(row)
         if self.max_length is not None and len(input_ids) > self.max_length:
             raise ValueError(
                 f"row {row.get('video_id', '?')}: {len(input_ids)} tokens exceed max_length={self.max_length} "
-                f"(prompt {len(prompt_ids)}, answer {len(answer_ids)}); shorten the caption or raise max_length"
+                f"(prompt {len(self.prompt_ids)}, answer {len(input_ids) - len(self.prompt_ids)}); shorten the caption "
+                "or raise max_length"
             )
-        return input_ids, labels, {"pixel_values": prompt["pixel_values"][0]}
+        image = self.processor(images=[row["image"]])
+        return input_ids, labels, {"pixel_values": image["pixel_values"][0]}
 
     def __call__(self, rows: list[dict]) -> dict[str, torch.Tensor]:
         encoded = [self.encode(row) for row in rows]
@@ -82,6 +101,27 @@ class IFASCollator:
         pixel_values = torch.stack([torch.as_tensor(image["pixel_values"]) for _, _, image in encoded])
         return {"input_ids": input_ids, "attention_mask": attention_mask, "pixel_values": pixel_values,
                 "labels": labels}
+
+
+def check_judgment_tokens(collator: IFASCollator, rows, judgment_token_ids) -> None:
+    """Raise unless the first supervised token of each row is the live/spoof id that `score()` reads
+    (`judgment_token_ids`, the model's `config.judgment_token_ids`), naming both token pieces.
+
+    >>> check_judgment_tokens(collator, [row_live, row_spoof], model.config.judgment_token_ids)
+    """
+    tokenizer = collator.processor.tokenizer
+    for row in rows:
+        _, labels = collator.tokenize(row)
+        trained = next(token for token in labels if token != -100)
+        read = int(judgment_token_ids[0 if row["label"] == LABEL_LIVE else 1])
+        if trained != read:
+            trained_piece, read_piece = tokenizer.convert_ids_to_tokens([trained, read])
+            raise ValueError(
+                f"row {row.get('video_id', '?')} (label {row['label']}): training supervises {trained_piece!r} "
+                f"(id {trained}) as the judgment token, but score() reads P(live) from {read_piece!r} (id {read}); "
+                "the tokenizer merges the judgment word with what follows it, or config.judgment_token_ids is stale "
+                "(recompute it with processor.judgment_token_ids())"
+            )
 
 
 def load_training_split(paths: list[str], split: str) -> Dataset:
@@ -115,14 +155,9 @@ def check_lengths(dataset: Dataset, collator: IFASCollator) -> None:
     """Raise before training when any row's prompt + answer exceeds the collator's max_length."""
     if collator.max_length is None:
         return
-    prompt_length = len(collator.processor(images=None, text=collator.prompt.replace(
-        collator.processor.image_token, ""), add_special_tokens=False)["input_ids"][0])
-    prompt_length += collator.processor.num_image_tokens
-    tokenizer = collator.processor.tokenizer
     too_long = []
     for i, (label, caption) in enumerate(zip(dataset["label"], dataset["caption"])):
-        answer = answer_text(label, caption, collator.processor.judgment_words) + collator.end_of_turn
-        length = prompt_length + len(tokenizer(answer, add_special_tokens=False)["input_ids"])
+        length = len(collator.tokenize({"label": label, "caption": caption})[0])
         if length > collator.max_length:
             too_long.append((i, length))
     if too_long:

@@ -26,13 +26,13 @@ from peft import LoraConfig, get_peft_model
 from transformers import set_seed
 from trl import ModelConfig, SFTConfig, SFTTrainer, TrlParser
 
-from ifas_build import from_backbones
+from ifas_build import from_backbones, from_pretrained_vlm
 from ifas_train.freezing import freeze_unused_parameters
 from ifas_train.saving import save_full_checkpoint, zero3_init_disabled
 from modeling_ifas import IFASForConditionalGeneration
 from processing_ifas import IFASProcessor
 from datasets_scripts.protocols import load_protocol
-from sft_data import IFASCollator, check_lengths, drop_unreadable_images, load_training_split
+from sft_data import IFASCollator, check_judgment_tokens, check_lengths, drop_unreadable_images, load_training_split
 
 logger = logging.getLogger(__name__)
 LANGUAGE_MODEL_LORA_TARGETS = r".*language_model.*\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)"
@@ -81,6 +81,8 @@ class IFASScriptArguments:
     data_root: str | None = field(default=None, metadata={"help": "Built (SCF-captioned) corpora for --protocol."})
     dataset_train_split: str = "train"
     dataset_eval_split: str | None = None
+    vlm_model_name_or_path: str | None = field(default=None, metadata={
+        "help": "Convert this pretrained LLaVA checkpoint (llava-hf/llava-1.5-7b-hf, ...) into I-FAS, adding GAC."})
     vision_model_name_or_path: str | None = field(default=None, metadata={"help": "Build from this vision tower."})
     text_model_name_or_path: str | None = field(default=None, metadata={"help": "... and this causal LM."})
     image_size: int | None = None
@@ -133,11 +135,44 @@ def lopsided_loss(terms: dict, alpha: float | None, judgment_count, interpretati
     return alpha * judgment + (1.0 - alpha) * interpretation
 
 
+JUDGMENT_CHECK_ROWS = 64  # rows searched for one live and one spoof row to check at start-up
+
+
 class IFASSFTTrainer(SFTTrainer):
     """`SFTTrainer` whose `compute_loss` is the L-LM loss; logs loss_judgment, loss_interpretation and
-    judgment_accuracy."""
+    judgment_accuracy.
+
+    Used like `SFTTrainer`: with an `IFASProcessor` as `processing_class` and no `data_collator`, it collates
+    contract rows with `IFASCollator`; a plain `SFTConfig` becomes an `IFASSFTConfig` (α = 0.7). At start-up it
+    checks, on real rows, that training supervises the judgment token ids `score()` reads.
+
+    >>> trainer = IFASSFTTrainer(model=model, args=SFTConfig(output_dir="out"), train_dataset=rows,
+    ...                          processing_class=processor)
+    """
 
     loss_is_scaled_for_ga = True
+
+    def __init__(self, model=None, args=None, data_collator=None, train_dataset=None, eval_dataset=None,
+                 processing_class=None, **kwargs):
+        if args is None:
+            args = IFASSFTConfig()
+        elif not isinstance(args, IFASSFTConfig):
+            settings = {key: getattr(args, key) if key.endswith("_token") else value  # to_dict masks *_token
+                        for key, value in args.to_dict().items() if key in IFASSFTConfig.__dataclass_fields__}
+            args = IFASSFTConfig(**settings)
+        if data_collator is None and isinstance(processing_class, IFASProcessor):
+            data_collator = IFASCollator(processing_class, max_length=args.max_length)
+        if isinstance(data_collator, IFASCollator) and train_dataset is not None and not isinstance(model, str):
+            check_judgment_tokens(data_collator, judgment_check_rows(train_dataset),
+                                  model.config.judgment_token_ids or data_collator.processor.judgment_token_ids())
+        super().__init__(model=model, args=args, data_collator=data_collator, train_dataset=train_dataset,
+                         eval_dataset=eval_dataset, processing_class=processing_class, **kwargs)
+
+    def _set_signature_columns_if_needed(self):
+        """Keep the contract columns `IFASCollator` reads (TRL keeps only `image`, `messages`, ... for vision data)."""
+        if self._signature_columns is None and isinstance(self.data_collator, IFASCollator):
+            self._signature_columns = ["image", "label", "caption", "video_id"]
+        super()._set_signature_columns_if_needed()
 
     def create_optimizer(self, model=None):
         """The default optimizer, with the connector (GAC, projector) in groups of their own at
@@ -192,6 +227,16 @@ class IFASSFTTrainer(SFTTrainer):
         metrics["judgment_accuracy"].append((correct / j_count.clamp(min=1)).item())
 
 
+def judgment_check_rows(dataset) -> list[dict]:
+    """The first live row and the first spoof row among the first `JUDGMENT_CHECK_ROWS` rows (images not read)."""
+    available = dataset.column_names or ["label", "caption"]  # an IterableDataset may not know its columns
+    columns = [name for name in ("label", "caption", "video_id") if name in available]
+    rows = {}
+    for _, row in zip(range(JUDGMENT_CHECK_ROWS), dataset.select_columns(columns)):
+        rows.setdefault(row["label"], row)
+    return list(rows.values())
+
+
 def freeze(model: IFASForConditionalGeneration, script_args: IFASScriptArguments) -> None:
     """Freeze the vision tower and/or the language model (and its head/embeddings) as asked."""
     freeze_language = script_args.freeze_language_model or script_args.train_connector_only
@@ -203,7 +248,12 @@ def freeze(model: IFASForConditionalGeneration, script_args: IFASScriptArguments
 
 
 def load_model_and_processor(model_args: ModelConfig, script_args: IFASScriptArguments):
-    """An I-FAS checkpoint (`--model_name_or_path`) or one built from `--vision/text_model_name_or_path`."""
+    """An I-FAS checkpoint (`--model_name_or_path`), one converted from a LLaVA checkpoint
+    (`--vlm_model_name_or_path`, weights in `--dtype`), or one built from `--vision/text_model_name_or_path`."""
+    if script_args.vlm_model_name_or_path:
+        dtype = torch.float32 if model_args.dtype in (None, "auto") else getattr(torch, model_args.dtype)
+        return from_pretrained_vlm(script_args.vlm_model_name_or_path, dtype=dtype,
+                                   gac_num_queries=script_args.gac_num_queries, use_gac=script_args.use_gac)
     if script_args.vision_model_name_or_path and script_args.text_model_name_or_path:
         with zero3_init_disabled():  # whole tensors while the backbones are copied in; DeepSpeed partitions later
             return from_backbones(
@@ -211,18 +261,33 @@ def load_model_and_processor(model_args: ModelConfig, script_args: IFASScriptArg
                 gac_num_queries=script_args.gac_num_queries, use_gac=script_args.use_gac,
             )
     if not model_args.model_name_or_path:
-        raise ValueError("give --model_name_or_path, or both --vision_model_name_or_path and --text_model_name_or_path")
+        raise ValueError("give --model_name_or_path, --vlm_model_name_or_path, or both --vision_model_name_or_path and "
+                         "--text_model_name_or_path")
     model = IFASForConditionalGeneration.from_pretrained(model_args.model_name_or_path)
     processor = IFASProcessor.from_pretrained(model_args.model_name_or_path, trust_remote_code=True)
     return model, processor
 
 
+def new_token_rows(config) -> dict[str, list[int]] | None:
+    """PEFT `trainable_token_indices` for the tokens the builders added (`config.new_token_ids`): their rows of
+    the input embeddings, and of the LM head when it is not tied to them."""
+    ids = list(config.new_token_ids or [])
+    if not ids:
+        return None
+    rows = {"embed_tokens": ids}
+    if not config.tie_word_embeddings:
+        rows["lm_head"] = ids
+    return rows
+
+
 def apply_lora(model, model_args: ModelConfig):
-    """LoRA on the language model only; the projector and GAC are trained in full (`modules_to_save`)."""
+    """LoRA on the language model only; the projector and GAC are trained in full (`modules_to_save`); the rows
+    of added tokens (`<image>`, ChatML) train too (`trainable_token_indices`)."""
     config = LoraConfig(
         r=model_args.lora_r, lora_alpha=model_args.lora_alpha, lora_dropout=model_args.lora_dropout,
         target_modules=model_args.lora_target_modules or LANGUAGE_MODEL_LORA_TARGETS,
         modules_to_save=list(CONNECTOR_MODULES), task_type="CAUSAL_LM",
+        trainable_token_indices=new_token_rows(model.config),
     )
     return get_peft_model(model, config)
 

@@ -46,7 +46,7 @@ def small_model():
     processor = build_processor(config, tokenizer)
     torch.manual_seed(0)
     model = IFASForConditionalGeneration(config)
-    sync_generation_config(model, tokenizer)
+    sync_generation_config(model, processor)
     return model.eval(), processor
 
 

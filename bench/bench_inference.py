@@ -45,7 +45,7 @@ def main(argv=None) -> str:
     config = small_config()
     processor = build_processor(config, tokenizer)
     model = IFASForConditionalGeneration(config).eval()
-    sync_generation_config(model, tokenizer)
+    sync_generation_config(model, processor)
     params = sum(p.numel() for p in model.parameters()) / 1e6
     inputs = processor.prepare_inputs(face_like_images(args.batch))
 

@@ -23,12 +23,12 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import av
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image
 
 from datasets_scripts.contract import check_record, make_record
 from datasets_scripts.faces import BoxSource, MtcnnDetector, box_for_frame, read_boxes, square_crop
 from datasets_scripts.media_sources import iter_media_frames
+from image_io_ifas import load_image
 
 logger = logging.getLogger(__name__)
 
@@ -131,8 +131,7 @@ def _frames(item: MediaItem, frames: str) -> Iterator[tuple[int, Image.Image]]:
     if item.is_video:
         yield from iter_media_frames(item.path, frames)
         return
-    with Image.open(item.path) as image:
-        yield 0, ImageOps.exif_transpose(image).convert("RGB")
+    yield 0, load_image(item.path)
 
 
 def _corpus_boxes(item: MediaItem, image_size: tuple[int, int]) -> dict:
@@ -182,8 +181,9 @@ def _crop_frames(item: MediaItem, settings: BuildSettings, shard_dir: Path, outc
 def process_item(item: MediaItem, settings: BuildSettings, work: Path) -> dict:
     """Crop the faces of `item`'s sampled frames into `work`'s shard folder and write its JSON checkpoint.
 
-    Never raises for bad media: a missing or undecodable file becomes `skip_reason` (and no rows), a frame
-    without a face is listed in `no_face_frames`. Frames are decoded one at a time. Returns the checkpoint's content.
+    Never raises for bad media: a missing file, or any error while reading or cropping it (corrupt data, a
+    decompression bomb, an unreadable box file...), becomes `skip_reason` (and no rows), a frame without a face is
+    listed in `no_face_frames`. Frames are decoded one at a time. Returns the checkpoint's content.
     """
     checkpoint = checkpoint_path(work, item)
     checkpoint.parent.mkdir(parents=True, exist_ok=True)
@@ -202,7 +202,7 @@ def process_item(item: MediaItem, settings: BuildSettings, work: Path) -> dict:
         _crop_frames(item, settings, checkpoint.parent, outcome)
     except FileNotFoundError:
         outcome["skip_reason"] = "missing file"
-    except (av.error.FFmpegError, UnidentifiedImageError, OSError, ValueError, IndexError) as error:
+    except Exception as error:  # noqa: BLE001 - one bad file must never stop a corpus build; it goes to the report
         outcome["skip_reason"] = f"cannot decode: {type(error).__name__}: {error}"
     if outcome["skip_reason"]:
         logger.warning("%s: skipped (%s)", item.video_id, outcome["skip_reason"])

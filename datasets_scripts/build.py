@@ -245,14 +245,16 @@ def build_corpus(
 
 
 def _publish(finished: Path, out: Path) -> None:
-    """Move the finished dataset to `out` by renames only, replacing an older build there."""
-    if out.exists():
-        old = out.with_name(out.name + ".old")
-        os.replace(out, old)
-        os.replace(finished, out)
+    """Move the finished dataset to `out` by renames only, replacing an older build there (moved to `OUT.old`,
+    then deleted). Safe to rerun after a kill at any point: a leftover `OUT.old` beside `OUT` is an old build
+    whose deletion was cut short; without `OUT` it is the old build of a publish killed between the renames."""
+    old = out.with_name(out.name + ".old")
+    if old.exists() and out.exists():
         shutil.rmtree(old)
-    else:
-        os.replace(finished, out)
+    if out.exists():
+        os.replace(out, old)
+    os.replace(finished, out)
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def main(argv: list[str] | None = None) -> dict:

@@ -4,7 +4,8 @@
 for the frames the policy picks (policies of `datasets_scripts.video`, e.g. ``flip`` = 6 and 6 + N//2):
 - a video file: `datasets_scripts.video.iter_frames` (display rotation honoured);
 - a folder of frames (HiFiMask crop release `Data/<video>/NNNN.png`, CASIA-FAS-Dataset 3DMask `<video>/NN.png`):
-  the .png/.jpg/.jpeg files directly inside it in natural order (2.png before 10.png); index = position;
+  the .png/.jpg/.jpeg files directly inside it in natural order (2.png before 10.png); index = position; each is
+  decoded by `image_io_ifas.load_image` (strict, EXIF-upright, size-checked), as at inference;
 - an .hdf5/.h5 file (WMCA preprocessed release, written by bob's FrameContainer): groups `Frame_<id>`, each with
   one image dataset (bob names it `array`), in the order of `FrameIndexes` when present, else by id; or one
   top-level 4-D dataset (`data` or `array`, N frames). Images are CHW (bob) or HWC, 3 channels or 1 (grey),
@@ -24,9 +25,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image
 
 from datasets_scripts.video import iter_frames, sample_indices
+from image_io_ifas import load_image
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 HDF5_SUFFIXES = (".hdf5", ".h5")
@@ -49,8 +51,7 @@ def iter_folder_frames(folder: str | Path, policy: str = "flip") -> Iterator[tup
     if not files:
         raise ValueError(f"{folder}: frame folder has no {'/'.join(IMAGE_SUFFIXES)} images")
     for index in sample_indices(len(files), policy):
-        with Image.open(files[index]) as image:
-            yield index, ImageOps.exif_transpose(image).convert("RGB")
+        yield index, load_image(files[index])
 
 
 def to_rgb_image(array: np.ndarray, where: str) -> Image.Image:

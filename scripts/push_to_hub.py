@@ -1,7 +1,7 @@
 """Publish an ifas checkpoint folder to the Hugging Face Hub with a model card built from its evaluation results.
 
 Writes ``README.md`` (and copies ``results.json``) into the folder, checks that every ``auto_map`` module the JSON
-configs name is present as a .py file (the remote code), creates the repo and uploads the folder in one commit.
+configs name is present as a .py file (the remote code), with the modules they import relatively (``from .x import``), creates the repo and uploads the folder in one commit.
 Trainer leftovers (optimizer/scheduler/RNG states, sub-checkpoints) are not uploaded.
 
 Example:
@@ -20,6 +20,7 @@ from pathlib import Path
 
 from huggingface_hub import CommitOperationAdd, HfApi
 from huggingface_hub.utils import filter_repo_objects
+from transformers.dynamic_module_utils import get_relative_imports
 
 from reporting import load_results, write_model_card
 
@@ -41,7 +42,8 @@ def _auto_map_modules(auto_map: dict) -> set[str]:
 
 
 def check_remote_code(folder: Path) -> list[str]:
-    """Return the remote code files the folder's ``auto_map`` entries need; raise if the folder cannot load."""
+    """Return the remote code files the folder's ``auto_map`` entries need, with their relative imports (the
+    strict image decoder `image_io_ifas.py`, ...); raise if the folder cannot load."""
     if not (folder / "config.json").is_file():
         raise FileNotFoundError(f"{folder}: no config.json; is this a save_pretrained folder?")
     needed = set()
@@ -52,7 +54,13 @@ def check_remote_code(folder: Path) -> list[str]:
             raise ValueError(f"{config_path}: invalid JSON ({error})") from error
         if isinstance(config, dict) and isinstance(config.get("auto_map"), dict):
             needed |= _auto_map_modules(config["auto_map"])
-    files = sorted(f"{module}.py" for module in needed)
+    files, queue = set(), sorted(f"{module}.py" for module in needed)
+    while queue:
+        name = queue.pop()
+        files.add(name)
+        if (folder / name).is_file():
+            queue += [f"{module}.py" for module in get_relative_imports(str(folder / name)) if f"{module}.py" not in files]
+    files = sorted(files)
     missing = [name for name in files if not (folder / name).is_file()]
     if missing:
         raise FileNotFoundError(f"{folder}: auto_map needs {missing} but they are missing; copy the remote code files in")

@@ -45,3 +45,13 @@ def test_fsdp_wraps_layer_classes_that_exist_in_the_llava_recipe_model():
 def test_zero3_gathers_16bit_weights_for_the_final_checkpoint():
     config = yaml.safe_load((CONFIGS / "accelerate" / "deepspeed_zero3.yaml").read_text())["deepspeed_config"]
     assert config["zero_stage"] == 3 and config["zero3_save_16bit_model"] is True
+
+
+def test_llava15_recipe_follows_llava_finetune_lora():
+    parser = TrlParser((IFASScriptArguments, IFASSFTConfig, ModelConfig))
+    script_args, training_args, model_args = parser.parse_args_and_config(
+        args=["--config", str(CONFIGS / "llava15_7b_lora.yaml")])
+    assert script_args.vlm_model_name_or_path == "llava-hf/llava-1.5-7b-hf"
+    assert (model_args.lora_r, model_args.lora_alpha, model_args.lora_dropout) == (128, 256, 0.05)
+    assert (training_args.learning_rate, training_args.connector_learning_rate) == (2e-4, 2e-5)
+    assert training_args.per_device_train_batch_size * 8 == 128 and training_args.weight_decay == 0.0

@@ -93,6 +93,15 @@ def test_missing_remote_code_is_refused_before_any_upload(monkeypatch, checkpoin
         push_to_hub.push_checkpoint(checkpoint, "me/ifas-tiny", results_path=checkpoint.parent / "report" / "results.json")
 
 
+def test_relative_imports_of_the_remote_code_are_required(checkpoint, push_to_hub):
+    (checkpoint / "processing_ifas.py").write_text("try:\n    from .image_io_ifas import load_image\nexcept ImportError:\n"
+                                                   "    from image_io_ifas import load_image\n")
+    with pytest.raises(FileNotFoundError, match=r"\['image_io_ifas.py'\] but they are missing"):
+        push_to_hub.check_remote_code(checkpoint)
+    (checkpoint / "image_io_ifas.py").write_text('"""stub decoder"""\n')
+    assert push_to_hub.check_remote_code(checkpoint) == sorted([*REMOTE_CODE, "image_io_ifas.py"])
+
+
 def test_dry_run_writes_the_card_only(monkeypatch, checkpoint, push_to_hub):
     monkeypatch.setattr(HfApi, "create_repo", lambda *a, **kw: pytest.fail("must not create a repo"))
     assert push_to_hub.main([str(checkpoint), "--repo-id", "me/x", "--results",

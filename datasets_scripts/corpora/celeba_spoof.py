@@ -6,7 +6,8 @@ Path rule: the `live` / `spoof` folder gives the label. The spoof type comes fro
 attack_detail = the type's name); without it a spoof image is attack_type "other", detail "unknown".
 The json's own live/spoof flag (index 43, 0 = live) is only compared with the folder: a disagreement is logged
 and the folder wins, as does a spoof type that contradicts the folder. Images listed in the json but absent on
-disk are reported as skipped. Each image is its own "video" (video_id = path without extension, frame_index 0).
+disk are reported as skipped, as is an unreadable label json (truncated, not JSON: its split is then read as
+without it). Each image is its own "video" (video_id = path without extension, frame_index 0).
 Boxes: `<imgid>_BB.txt` (224-space `x y w h score`), else the detector.
 """
 
@@ -43,9 +44,13 @@ SPOOF_TYPES = {
 
 
 def read_label_json(path: Path) -> dict[str, tuple[int, int]]:
-    """{"Data/train/.../000001.jpg": (spoof type, live/spoof flag)} from an intra_test label json."""
-    with open(path) as handle:
-        entries = json.load(handle)
+    """{"Data/train/.../000001.jpg": (spoof type, live/spoof flag)} from an intra_test label json; `ValueError`
+    naming the file when it is not that (truncated, not JSON, wrong shape)."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            entries = json.load(handle)
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ValueError(f"{path}: not a readable JSON label file ({error})") from None
     try:
         return {key: (int(values[SPOOF_TYPE_INDEX]), int(values[LABEL_INDEX])) for key, values in entries.items()}
     except (AttributeError, IndexError, TypeError, ValueError) as error:
@@ -69,7 +74,13 @@ def scan(root: str | Path) -> Iterator[MediaItem | Skip]:
     root = find_root(root, ("Data",), "CelebA-Spoof (Data/{train,test}/<subject>/{live,spoof}/<imgid>.jpg)")
     for split in SPLITS:
         json_path = root / "metas" / "intra_test" / f"{split}_label.json"
-        metas = read_label_json(json_path) if json_path.is_file() else {}
+        metas = {}
+        if json_path.is_file():
+            try:
+                metas = read_label_json(json_path)
+            except ValueError as error:
+                logger.warning("%s; spoof types of %s unknown", error, split)
+                yield Skip(json_path.relative_to(root).as_posix(), f"unreadable label file: {error}")
         for path in walk_files(root / "Data" / split, (".jpg", ".jpeg", ".png")):
             relative = path.relative_to(root).as_posix()
             parts = relative.split("/")

@@ -24,6 +24,7 @@ import re
 from collections.abc import Sequence
 
 from datasets_scripts.scf.keywords import FAMILIES, family_of
+from image_io_ifas import load_image
 
 logger = logging.getLogger(__name__)
 
@@ -132,7 +133,7 @@ class PipelineCaptioner:
             [{
                 "role": "user",
                 "content": [
-                    {"type": "image", "image": row["image"].convert("RGB")},
+                    {"type": "image", "image": load_image(row["image"])},
                     {"type": "text", "text": build_prompt(row["attack_type"], row.get("attack_detail") or "",
                                                           self.prompt_mode)},
                 ],

@@ -1,0 +1,60 @@
+"""Tokens that `from_backbones` adds (ChatML, `<image>`) train under LoRA: their rows of the input embeddings and
+of the untied LM head move, no other row does, and merging writes them into the plain layers."""
+
+import torch
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+from transformers import Dinov2Config, Dinov2Model, PreTrainedTokenizerFast, Qwen2Config, Qwen2ForCausalLM
+from trl import ModelConfig, TrlParser
+
+from ifas_build import TINY_CORPUS, from_backbones, save_checkpoint
+from tiny_dataset import tiny_contract_dataset
+from train_sft import IFASScriptArguments, IFASSFTConfig, build_trainer
+
+TINY_VISION = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64, patch_size=4,
+                   image_size=16)
+
+
+def base_lm_tokenizer() -> PreTrainedTokenizerFast:
+    """A byte-level BPE of a base LM: no chat tokens, no `<image>`."""
+    tokenizer = Tokenizer(models.BPE())
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tokenizer.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=300, special_tokens=["<|endoftext|>"],
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    tokenizer.train_from_iterator([TINY_CORPUS] * 20 + ["assistant\nYes", "assistant\nNo"] * 50, trainer)
+    return PreTrainedTokenizerFast(tokenizer_object=tokenizer, eos_token="<|endoftext|>", pad_token="<|endoftext|>")
+
+
+def test_added_token_rows_train_under_lora(tmp_path):
+    tokenizer = base_lm_tokenizer()
+    torch.manual_seed(0)
+    Qwen2ForCausalLM(Qwen2Config(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                                 num_attention_heads=4, num_key_value_heads=2, tie_word_embeddings=False)
+                     ).save_pretrained(tmp_path / "lm")
+    tokenizer.save_pretrained(tmp_path / "lm")
+    Dinov2Model(Dinov2Config(**TINY_VISION)).save_pretrained(tmp_path / "vision")
+    model, processor = from_backbones(str(tmp_path / "vision"), str(tmp_path / "lm"), gac_num_queries=2)
+    new = model.config.new_token_ids
+    assert processor.tokenizer.convert_ids_to_tokens(new) == ["<|im_start|>", "<|im_end|>", "<image>"]
+    checkpoint = save_checkpoint(model, processor, str(tmp_path / "init"))
+    tiny_contract_dataset().save_to_disk(str(tmp_path / "data"))
+
+    parser = TrlParser((IFASScriptArguments, IFASSFTConfig, ModelConfig))
+    trainer = build_trainer(*parser.parse_args_and_config(args=[
+        "--model_name_or_path", checkpoint, "--dataset_path", str(tmp_path / "data"), "--output_dir",
+        str(tmp_path / "out"), "--use_cpu", "--report_to", "none", "--seed", "0", "--use_peft", "--lora_r", "4",
+        "--max_steps", "2", "--optim", "sgd", "--learning_rate", "0.5", "--per_device_train_batch_size", "4",
+        "--save_strategy", "no"]))
+    trainable = [name for name, p in trainer.model.named_parameters() if p.requires_grad and "token_adapter" in name]
+    assert len(trainable) == 2 and {"embed_tokens", "lm_head"} == {n.split(".")[-4] for n in trainable}
+    trainer.train()
+    merged = trainer.model.merge_and_unload()
+
+    def moved_rows(before, after):
+        return set((before != after).any(dim=1).nonzero().flatten().tolist())
+
+    embed_moved = moved_rows(model.get_input_embeddings().weight, merged.get_input_embeddings().weight)
+    head_moved = moved_rows(model.lm_head.weight, merged.lm_head.weight)
+    chat_ids = set(new[:2])  # in every input; <image> is overwritten by visual tokens, so its input row gets no grad
+    assert embed_moved == chat_ids
+    assert head_moved == set(new)
