@@ -26,9 +26,11 @@ from peft import LoraConfig, get_peft_model
 from transformers import set_seed
 from trl import ModelConfig, SFTConfig, SFTTrainer, TrlParser
 
+from ifas_build import from_backbones, from_pretrained_vlm
 from ifas_train.connector_init import calibrate_connector
+from ifas_train.freezing import freeze_unused_parameters
+from ifas_train.saving import save_full_checkpoint, zero3_init_disabled
 from ifas_train.vision_cache import VisionFeatureCache
-from ifas_build import from_backbones, from_pretrained_vlm, save_checkpoint
 from modeling_ifas import IFASForConditionalGeneration
 from processing_ifas import IFASProcessor
 from datasets_scripts.protocols import load_protocol
@@ -268,26 +270,6 @@ def freeze(model: IFASForConditionalGeneration, script_args: IFASScriptArguments
         model.lm_head.requires_grad_(False)
 
 
-def freeze_unused_parameters(model: IFASForConditionalGeneration, processor: IFASProcessor) -> list[str]:
-    """Freeze trainable parameters that get no gradient (e.g. a tower's final norm or pooler) so DDP does not
-    wait for them; one dry forward/backward on a blank image finds them."""
-    from PIL import Image
-
-    size = processor.image_processor.size
-    collator = IFASCollator(processor)
-    batch = collator([{"image": Image.new("RGB", (size["width"], size["height"])), "label": 1, "caption": "x"}])
-    model.zero_grad(set_to_none=True)
-    model.train()
-    lopsided_loss(lopsided_loss_terms(model(**{k: v for k, v in batch.items() if k != "labels"}).logits,
-                                      batch["labels"]), 0.5, torch.tensor(1), torch.tensor(1)).backward()
-    unused = [name for name, p in model.named_parameters() if p.requires_grad and p.grad is None]
-    for name, parameter in model.named_parameters():
-        if name in unused:
-            parameter.requires_grad_(False)
-    model.zero_grad(set_to_none=True)
-    return unused
-
-
 def load_model_and_processor(model_args: ModelConfig, script_args: IFASScriptArguments):
     """An I-FAS checkpoint (`--model_name_or_path`), one converted from a LLaVA checkpoint
     (`--vlm_model_name_or_path`, weights in `--dtype`), or one built from `--vision/text_model_name_or_path`."""
@@ -296,10 +278,11 @@ def load_model_and_processor(model_args: ModelConfig, script_args: IFASScriptArg
         return from_pretrained_vlm(script_args.vlm_model_name_or_path, dtype=dtype,
                                    gac_num_queries=script_args.gac_num_queries, use_gac=script_args.use_gac)
     if script_args.vision_model_name_or_path and script_args.text_model_name_or_path:
-        return from_backbones(
-            script_args.vision_model_name_or_path, script_args.text_model_name_or_path, script_args.image_size,
-            gac_num_queries=script_args.gac_num_queries, use_gac=script_args.use_gac,
-        )
+        with zero3_init_disabled():  # whole tensors while the backbones are copied in; DeepSpeed partitions later
+            return from_backbones(
+                script_args.vision_model_name_or_path, script_args.text_model_name_or_path, script_args.image_size,
+                gac_num_queries=script_args.gac_num_queries, use_gac=script_args.use_gac,
+            )
     if not model_args.model_name_or_path:
         raise ValueError("give --model_name_or_path, --vlm_model_name_or_path, or both --vision_model_name_or_path and "
                          "--text_model_name_or_path")
@@ -372,7 +355,7 @@ def build_trainer(script_args, training_args, model_args, vision_cache=None) -> 
     collator = IFASCollator(processor, max_length=training_args.max_length)
     check_lengths(train_dataset, collator)
     freeze(model, script_args)
-    unused = freeze_unused_parameters(model, processor)
+    unused = freeze_unused_parameters(model)
     if unused:
         logger.info("froze %d parameter(s) that receive no gradient: %s", len(unused), unused[:4])
     prepare_connector(model, processor, train_dataset, script_args, vision_cache)
@@ -385,15 +368,17 @@ def build_trainer(script_args, training_args, model_args, vision_cache=None) -> 
 
 
 def save_final(trainer: IFASSFTTrainer, script_args: IFASScriptArguments) -> str:
-    """Write the complete final checkpoint (LoRA merged when asked) into `output_dir`."""
+    """Write the complete final checkpoint (LoRA merged when asked) into `output_dir`; call on every rank.
+
+    The full tensors are gathered with `accelerator.get_state_dict` on all ranks (ZeRO-3, FSDP) and written by the
+    main rank from a plain copy (`ifas_train.saving`); `--merge_lora false` saves the adapter through the Trainer."""
     model = trainer.accelerator.unwrap_model(trainer.model)
-    if hasattr(model, "merge_and_unload"):
-        if not script_args.merge_lora:
-            trainer.save_model(trainer.args.output_dir)
-            return trainer.args.output_dir
-        model = model.merge_and_unload()
+    if hasattr(model, "merge_and_unload") and not script_args.merge_lora:
+        trainer.save_model(trainer.args.output_dir)
+        return trainer.args.output_dir
+    state_dict = trainer.accelerator.get_state_dict(trainer.model_wrapped)
     if trainer.accelerator.is_main_process:
-        save_checkpoint(model, trainer.processing_class, trainer.args.output_dir)
+        save_full_checkpoint(model, trainer.processing_class, trainer.args.output_dir, state_dict)
     return trainer.args.output_dir
 
 

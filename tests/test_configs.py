@@ -25,6 +25,28 @@ def test_accelerate_configs_are_complete(name):
     assert {"distributed_type", "num_processes", "mixed_precision", "num_machines"} <= set(config)
 
 
+def test_fsdp_wraps_layer_classes_that_exist_in_the_llava_recipe_model():
+    from accelerate.utils.dataclasses import get_module_class_from_name
+
+    from configuration_ifas import IFASConfig
+    from ifas_build import TINY_TOWERS
+    from modeling_ifas import IFASForConditionalGeneration
+
+    config = yaml.safe_load((CONFIGS / "accelerate" / "fsdp.yaml").read_text())["fsdp_config"]
+    assert config["fsdp_state_dict_type"] == "FULL_STATE_DICT"
+    llama = dict(model_type="llama", vocab_size=320, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                 num_attention_heads=4, num_key_value_heads=2)
+    model = IFASForConditionalGeneration(IFASConfig(vision_config=TINY_TOWERS["clip"], text_config=llama,
+                                                    gac_num_queries=4))
+    names = config["fsdp_transformer_layer_cls_to_wrap"].split(",")
+    assert [get_module_class_from_name(model, name).__name__ for name in names] == names
+
+
+def test_zero3_gathers_16bit_weights_for_the_final_checkpoint():
+    config = yaml.safe_load((CONFIGS / "accelerate" / "deepspeed_zero3.yaml").read_text())["deepspeed_config"]
+    assert config["zero_stage"] == 3 and config["zero3_save_16bit_model"] is True
+
+
 def test_llava15_recipe_follows_llava_finetune_lora():
     parser = TrlParser((IFASScriptArguments, IFASSFTConfig, ModelConfig))
     script_args, training_args, model_args = parser.parse_args_and_config(
