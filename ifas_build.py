@@ -151,7 +151,8 @@ def from_backbones(
     Adds `<image>` (and ChatML tokens when missing) to the tokenizer, resizes the embeddings, and initialises
     the projector and GAC randomly.
 
-    >>> model, processor = from_backbones("facebook/dinov2-small", "HuggingFaceTB/SmolLM2-135M-Instruct", 224)
+    >>> model, processor = from_backbones(  # doctest: +SKIP
+    ...     "facebook/dinov2-small", "HuggingFaceTB/SmolLM2-135M-Instruct", 224)
     """
     vision_config, tower = _load_vision_tower(vision_name_or_path)
     if image_size is not None and image_size != vision_config.image_size and vision_config.model_type != "dinov2":

@@ -248,10 +248,10 @@ class IFASForConditionalGeneration(IFASPreTrainedModel, GenerationMixin):
 
     ```python
     >>> from transformers import AutoModelForImageTextToText, AutoProcessor
-    >>> model = AutoModelForImageTextToText.from_pretrained("path/to/ifas", trust_remote_code=True)
-    >>> processor = AutoProcessor.from_pretrained("path/to/ifas", trust_remote_code=True)
-    >>> p_live = model.score(processor, ["face.jpg"])            # one forward pass, no generation
-    >>> model.judge(processor, ["face.jpg"])[0]["explanation"]    # judgment, P(live) and the explanation
+    >>> model = AutoModelForImageTextToText.from_pretrained("path/to/ifas", trust_remote_code=True)  # doctest: +SKIP
+    >>> processor = AutoProcessor.from_pretrained("path/to/ifas", trust_remote_code=True)  # doctest: +SKIP
+    >>> p_live = model.score(processor, ["face.jpg"])            # one forward pass, no generation  # doctest: +SKIP
+    >>> model.judge(processor, ["face.jpg"])[0]["explanation"]    # judgment, P(live), explanation  # doctest: +SKIP
     ```
     """
 
@@ -353,7 +353,7 @@ class IFASForConditionalGeneration(IFASPreTrainedModel, GenerationMixin):
     def score(self, processor, images, question: str | None = None, batch_size: int = 8) -> torch.Tensor:
         """P(live) for each image (paths, bytes or PIL images); raises `ValueError` naming an unreadable input.
 
-        >>> p_live = model.score(processor, ["face.jpg", pil_image])  # tensor of shape (2,)
+        >>> p_live = model.score(processor, ["face.jpg", pil_image])  # tensor of shape (2,)  # doctest: +SKIP
         """
         scores = []
         for start in range(0, len(images), batch_size):
@@ -372,7 +372,7 @@ class IFASForConditionalGeneration(IFASPreTrainedModel, GenerationMixin):
         The judgment is P(live) >= `decision_threshold()`; the explanation is generated after that judgment
         word, so the text always explains the decision that was made.
 
-        >>> model.judge(processor, ["face.jpg"])[0]
+        >>> model.judge(processor, ["face.jpg"])[0]  # doctest: +SKIP
         {'judgment': 'No', 'is_live': False, 'p_live': 0.03, 'explanation': 'The face is printed on paper ...'}
         """
         live_id, spoof_id = self.judgment_token_ids()
