@@ -11,7 +11,7 @@ written to a temporary folder and renamed, so an interrupted conversion leaves n
 Example:
     >>> from demo_assets import dinov2_small_path, smollm2_path
     >>> from ifas_build import from_backbones
-    >>> model, processor = from_backbones(dinov2_small_path(), smollm2_path(), image_size=224)
+    >>> model, processor = from_backbones(dinov2_small_path(), smollm2_path(), image_size=224)  # doctest: +SKIP
 
 CLI: `python demo_assets.py` prepares both folders and prints their paths.
 """

@@ -165,7 +165,8 @@ def from_backbones(
     crops faces as the dataset builders do (`face_crop`, MTCNN, square x1.3, 224 px), since it is trained on their
     crops; None feeds whole images.
 
-    >>> model, processor = from_backbones("facebook/dinov2-small", "HuggingFaceTB/SmolLM2-135M-Instruct", 224)
+    >>> model, processor = from_backbones(  # doctest: +SKIP
+    ...     "facebook/dinov2-small", "HuggingFaceTB/SmolLM2-135M-Instruct", 224)
     """
     vision_config, tower = _load_vision_tower(vision_name_or_path)
     if image_size is not None and image_size != vision_config.image_size and vision_config.model_type != "dinov2":

@@ -287,10 +287,10 @@ class IFASForConditionalGeneration(IFASPreTrainedModel, GenerationMixin):
 
     ```python
     >>> from transformers import AutoModelForImageTextToText, AutoProcessor
-    >>> model = AutoModelForImageTextToText.from_pretrained("path/to/ifas", trust_remote_code=True)
-    >>> processor = AutoProcessor.from_pretrained("path/to/ifas", trust_remote_code=True)
-    >>> p_live = model.score(processor, ["face.jpg"])            # one forward pass, no generation
-    >>> model.judge(processor, ["face.jpg"])[0]["explanation"]    # judgment, P(live) and the explanation
+    >>> model = AutoModelForImageTextToText.from_pretrained("path/to/ifas", trust_remote_code=True)  # doctest: +SKIP
+    >>> processor = AutoProcessor.from_pretrained("path/to/ifas", trust_remote_code=True)  # doctest: +SKIP
+    >>> p_live = model.score(processor, ["face.jpg"])            # one forward pass, no generation  # doctest: +SKIP
+    >>> model.judge(processor, ["face.jpg"])[0]["explanation"]    # judgment, P(live), explanation  # doctest: +SKIP
     ```
     """
 
@@ -421,7 +421,7 @@ class IFASForConditionalGeneration(IFASPreTrainedModel, GenerationMixin):
         images are face crops already). An image without a face raises `ValueError` naming it when `strict`, else
         scores NaN, which is never at or above a threshold: never live.
 
-        >>> p_live = model.score(processor, ["face.jpg", pil_image])  # tensor of shape (2,)
+        >>> p_live = model.score(processor, ["face.jpg", pil_image])  # doctest: +SKIP
         """
         images, batch_size = as_image_list(images), check_batch_size(batch_size)
         check_question(processor, question, self._context_limit())
@@ -451,7 +451,7 @@ class IFASForConditionalGeneration(IFASPreTrainedModel, GenerationMixin):
         gets ``error`` "no face found", ``p_live`` None and ``is_live`` False (a ValueError naming it when
         `strict`). ``face_box`` and ``num_faces`` are None when no face crop is applied.
 
-        >>> model.judge(processor, ["face.jpg"])[0]
+        >>> model.judge(processor, ["face.jpg"])[0]  # doctest: +SKIP
         {'judgment': 'No', 'is_live': False, 'p_live': 0.03, 'explanation': 'The face is printed on paper ...',
          'face_box': [181.2, 58.9, 268.4, 172.0], 'num_faces': 1, 'error': None}
         """

@@ -56,9 +56,9 @@ class IFASProcessor(ProcessorMixin):
     Example:
 
     ```python
-    >>> processor = AutoProcessor.from_pretrained("path/to/ifas", trust_remote_code=True)
-    >>> batch = processor.prepare_inputs(["face.jpg"])      # left-padded prompt(s) ending at the answer position
-    >>> sorted(batch.keys())
+    >>> processor = AutoProcessor.from_pretrained("path/to/ifas", trust_remote_code=True)  # doctest: +SKIP
+    >>> batch = processor.prepare_inputs(["face.jpg"])  # left-padded, ending at the answer  # doctest: +SKIP
+    >>> sorted(batch.keys())  # doctest: +SKIP
     ['attention_mask', 'input_ids', 'pixel_values']
     ```
     """

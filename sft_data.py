@@ -10,8 +10,8 @@ Labels: -100 on the prompt and image tokens; the first answer token is the judgm
 (separator, caption, end-of-turn) is the interpretation. With an empty caption only the judgment token is supervised.
 
 Example:
-    >>> collator = IFASCollator(processor)
-    >>> batch = collator([row_a, row_b])     # input_ids, attention_mask, pixel_values, labels
+    >>> collator = IFASCollator(processor)  # doctest: +SKIP
+    >>> batch = collator([row_a, row_b])     # input_ids, attention_mask, pixel_values, labels  # doctest: +SKIP
 """
 
 from __future__ import annotations

@@ -6,7 +6,8 @@ Hugging Face image-text-to-text model whose processor has a chat template (LLaVA
 A finished C_S (marked by `scf_finetune.json`) is reused, so an interrupted SCF run resumes without retraining.
 
 Example:
-    >>> path = finetune_captioner(kept_rows, "HuggingFaceTB/SmolVLM-256M-Instruct", "work/c_s", max_steps=200)
+    >>> path = finetune_captioner(kept_rows, "HuggingFaceTB/SmolVLM-256M-Instruct", "work/c_s",  # doctest: +SKIP
+    ...                           max_steps=200)
 """
 
 from __future__ import annotations

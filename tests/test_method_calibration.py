@@ -1,0 +1,64 @@
+"""Calibration: the operating threshold is the dev set's EER threshold computed by hand, never the target's own, and
+the target's HTER is taken at it."""
+
+import numpy as np
+import pytest
+
+from evaluate_fas import evaluate
+from ifas_build import tiny_ifas
+from tiny_dataset import tiny_contract_dataset
+
+
+def hand_eer_threshold(scores, labels):
+    """The observed score where |FNR - FPR| is smallest (accept as live when score >= t); ties go to the higher t."""
+    scores, labels = np.asarray(scores, dtype=np.float64), np.asarray(labels)
+    live, spoof = scores[labels == 0], scores[labels == 1]
+    best = None
+    for t in sorted(set(scores.tolist()), reverse=True):
+        gap = abs(np.mean(live < t) - np.mean(spoof >= t))
+        if best is None or gap < best[0]:
+            best = (gap, t)
+    return best[1]
+
+
+def hand_hter(scores, labels, threshold):
+    scores, labels = np.asarray(scores, dtype=np.float64), np.asarray(labels)
+    apcer = np.mean(scores[labels == 1] >= threshold)
+    bpcer = np.mean(scores[labels == 0] < threshold)
+    return (apcer + bpcer) / 2
+
+
+@pytest.fixture(scope="module")
+def setting():
+    model, processor = tiny_ifas("clip", seed=3)
+    data = tiny_contract_dataset(n_per_split=10)
+    scores = {split: model.score(processor, list(data[split]["image"])).tolist() for split in data}
+    labels = {split: data[split]["label"] for split in data}
+    return model, processor, data, scores, labels
+
+
+def test_threshold_is_the_dev_eer_threshold_and_hter_is_taken_there(setting, tmp_path):
+    model, processor, data, scores, labels = setting
+    dev_threshold = hand_eer_threshold(scores["dev"], labels["dev"])
+    target_threshold = hand_eer_threshold(scores["train"], labels["train"])
+    assert dev_threshold != pytest.approx(target_threshold, abs=1e-6)  # a threshold taken from the target shows
+    results = evaluate(model, processor, {"target": data["train"]}, dev=data["dev"], out_dir=tmp_path)
+    assert results["threshold_source"] == "dev_set"
+    assert results["threshold"] == pytest.approx(dev_threshold, abs=1e-6)
+    target = results["targets"]["target"]
+    assert target["hter"] == pytest.approx(hand_hter(scores["train"], labels["train"], results["threshold"]))
+    assert target["eer_threshold"] == pytest.approx(target_threshold, abs=1e-6)
+
+
+def test_a_dev_set_overrides_the_checkpoint_threshold_which_serves_without_one(setting, tmp_path):
+    model, processor, data, scores, labels = setting
+    model.config.threshold = 0.123
+    try:
+        with_dev = evaluate(model, processor, {"target": data["train"]}, dev=data["dev"], out_dir=tmp_path / "a")
+        without = evaluate(model, processor, {"target": data["train"]}, out_dir=tmp_path / "b")
+        assert model.config.threshold == 0.123  # evaluate leaves the model unchanged
+    finally:
+        model.config.threshold = None
+    assert with_dev["threshold"] == pytest.approx(hand_eer_threshold(scores["dev"], labels["dev"]), abs=1e-6)
+    assert without["threshold"] == 0.123 and without["threshold_source"] == "dev_threshold"
+    assert without["targets"]["target"]["hter"] == pytest.approx(hand_hter(scores["train"], labels["train"], 0.123))
