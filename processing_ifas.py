@@ -158,12 +158,12 @@ class IFASProcessor(ProcessorMixin):
         return self.apply_chat_template(self.messages(question), tokenize=False, add_generation_prompt=True)
 
     def build_conversation(self, answer: str, question: str | None = None) -> str:
-        """The rendered conversation: `build_prompt(question)`, the answer, and the template's end of turn.
+        r"""The rendered conversation: `build_prompt(question)`, the answer, and the template's end of turn.
 
         A template that closes the assistant turn without any special token (llava-hf's LLaVA-1.5 template ends it
         with a space) gets the EOS token instead, as LLaVA trained (`answer</s>`), so the model learns to stop.
 
-        >>> processor.build_conversation("No")   # ChatML
+        >>> processor.build_conversation("No")   # ChatML  # doctest: +SKIP
         '<|im_start|>user\n<image>Is this photo of a real person?<|im_end|>\n<|im_start|>assistant\nNo<|im_end|>\n'
         """
         prompt = self.build_prompt(question)

@@ -107,7 +107,7 @@ def check_judgment_tokens(collator: IFASCollator, rows, judgment_token_ids) -> N
     """Raise unless the first supervised token of each row is the live/spoof id that `score()` reads
     (`judgment_token_ids`, the model's `config.judgment_token_ids`), naming both token pieces.
 
-    >>> check_judgment_tokens(collator, [row_live, row_spoof], model.config.judgment_token_ids)
+    >>> check_judgment_tokens(collator, [row_live, row_spoof], model.config.judgment_token_ids)  # doctest: +SKIP
     """
     tokenizer = collator.processor.tokenizer
     for row in rows:

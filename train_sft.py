@@ -164,7 +164,7 @@ class IFASSFTTrainer(SFTTrainer):
     checks, on real rows, that training supervises the judgment token ids `score()` reads.
 
     >>> trainer = IFASSFTTrainer(model=model, args=SFTConfig(output_dir="out"), train_dataset=rows,
-    ...                          processing_class=processor)
+    ...                          processing_class=processor)  # doctest: +SKIP
     """
 
     loss_is_scaled_for_ga = True

@@ -7,11 +7,11 @@ only the rows it has not seen; `attach` makes a model (also PEFT-wrapped) use it
 `judge` and `generate`. A cache belongs to one frozen tower: attaching it to a model whose tower differs raises.
 
 Example:
-    >>> cache = VisionFeatureCache()
-    >>> cache.attach(model)                  # the tower must be frozen
-    >>> p1 = model.score(processor, images)  # runs the tower
-    >>> p2 = model.score(processor, images)  # reads the cache: same scores, no tower forward
-    >>> cache.detach(model)
+    >>> cache = VisionFeatureCache()  # doctest: +SKIP
+    >>> cache.attach(model)                  # the tower must be frozen  # doctest: +SKIP
+    >>> p1 = model.score(processor, images)  # runs the tower  # doctest: +SKIP
+    >>> p2 = model.score(processor, images)  # reads the cache: same scores, no tower forward  # doctest: +SKIP
+    >>> cache.detach(model)  # doctest: +SKIP
 """
 
 from __future__ import annotations

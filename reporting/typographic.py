@@ -4,8 +4,8 @@ A VQA model reads text in images; a robust face anti-spoofing decision must not 
 images with and without the caption strip and counts decisions that change at the model's operating threshold.
 
 Example:
-    >>> stamped = inject_text(image)                       # a white strip with the text across the bottom
-    >>> injection_flips(model, processor, spoof_images)    # {"n": 48, "flipped": 1, "to_live": 1, ...}
+    >>> stamped = inject_text(image)                       # a white strip with the text across the bottom  # doctest: +SKIP
+    >>> injection_flips(model, processor, spoof_images)    # {"n": 48, "flipped": 1, "to_live": 1, ...}  # doctest: +SKIP
 """
 
 from __future__ import annotations

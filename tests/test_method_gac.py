@@ -71,7 +71,9 @@ def reference_visual_tokens(model, pixel_values):
 
     gac = model.model.gac
     heads = config.vision_config.num_attention_heads
-    q_v = linear(g_v, gac.global_proj)
+    # Q_V = Linear(G_V), after the per-layer standardisation (identity until `calibrate_connector` sets it)
+    standardized = (g_v - gac.global_shift.double()) * gac.global_scale.double()
+    q_v = linear(standardized, gac.global_proj)
     q_p = gac.prefix_queries.weight.double().unsqueeze(0).expand(g_v.shape[0], -1, -1)
     q = torch.cat([q_p, q_v], dim=1)
     for block in gac.blocks:
