@@ -356,12 +356,15 @@ class IFASForConditionalGeneration(IFASPreTrainedModel, GenerationMixin):
 
     def generate(self, *args, **kwargs):
         """`GenerationMixin.generate`, plus: once `config.threshold` is calibrated, a generated Yes/No judgment
-        follows the threshold (so `pipeline("image-text-to-text")` decides like `judge`)."""
+        follows the threshold (so `pipeline("image-text-to-text")` decides like `judge`). `judgment_decided=True`
+        (used by `judge`, whose prompt already ends with the decided word) leaves the continuation untouched."""
+        judgment_decided = kwargs.pop("judgment_decided", False)
         input_ids = kwargs.get("input_ids", args[0] if args else None)
         pixels = kwargs.get("pixel_values")
         self._require_image(input_ids, pixels if pixels is not None else kwargs.get("vision_patch_features"),
                             kwargs.get("inputs_embeds"))
-        if self.config.threshold is not None and self.config.judgment_token_ids and input_ids is not None:
+        if (self.config.threshold is not None and self.config.judgment_token_ids and input_ids is not None
+                and not judgment_decided):
             live_id, spoof_id = self.judgment_token_ids()
             processors = LogitsProcessorList(kwargs.pop("logits_processor", None) or [])
             processors.append(JudgmentThresholdLogitsProcessor(live_id, spoof_id, float(self.config.threshold),
@@ -487,6 +490,7 @@ class IFASForConditionalGeneration(IFASPreTrainedModel, GenerationMixin):
             pixel_values=inputs["pixel_values"],
             max_new_tokens=max_new_tokens,
             do_sample=False,
+            judgment_decided=True,
             **generate_kwargs,
         )
         new_tokens = generated[:, inputs["input_ids"].shape[1] + 1 :]

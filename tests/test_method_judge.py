@@ -113,3 +113,24 @@ def test_judge_decides_by_threshold_and_explains_the_decided_word(where, model_a
         assert result["is_live"] == live
         assert result["judgment"] == ("Yes" if live else "No")
         assert result["explanation"] == forced[live_id if live else spoof_id][i]
+
+
+def test_judge_never_lets_the_threshold_rewrite_its_explanation(model_and_processor, images, monkeypatch):
+    """The threshold decides the judgment word once; a Yes/No inside the explanation is the model's own text."""
+    import modeling_ifas
+
+    model, processor = model_and_processor
+    calls = []
+    original = modeling_ifas.JudgmentThresholdLogitsProcessor.__call__
+
+    def spy(self, input_ids, scores):
+        calls.append(input_ids.shape[1])
+        return original(self, input_ids, scores)
+
+    monkeypatch.setattr(modeling_ifas.JudgmentThresholdLogitsProcessor, "__call__", spy)
+    monkeypatch.setattr(model.config, "threshold", 0.5)
+    model.judge(processor, images[:2], max_new_tokens=3)
+    assert calls == []
+    prompt = processor.prepare_inputs(images[:1])
+    model.generate(**prompt, max_new_tokens=2, do_sample=False)  # a plain generate still decides by the threshold
+    assert calls and calls[0] == prompt["input_ids"].shape[1]
