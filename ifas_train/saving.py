@@ -58,15 +58,14 @@ def plain_model_from_state_dict(model, state_dict: dict, merge_lora: bool = True
         if peft_config and merge_lora:  # merging writes into the base weights: never into the live model's
             state_dict = {k: v.clone() if ".base_layer." in k else v for k, v in state_dict.items()}
         result = plain.load_state_dict(state_dict, strict=False, assign=True)
-        target = plain.get_base_model() if peft_config else plain
-        if base.config.tie_word_embeddings:
-            target.tie_weights()
+        if peft_config and merge_lora:
+            plain = plain.merge_and_unload()
+        if base.config.tie_word_embeddings:  # after the merge: trainable-token wrappers hide the embedding until then
+            (plain.get_base_model() if hasattr(plain, "peft_config") else plain).tie_weights()
         on_meta = [name for name, tensor in [*plain.named_parameters(), *plain.named_buffers()] if tensor.is_meta]
         if result.unexpected_keys or on_meta:
             raise ValueError(f"the gathered state dict does not match the model: unexpected keys "
                              f"{result.unexpected_keys[:5]}, tensors left unset {on_meta[:5]}")
-        if peft_config and merge_lora:
-            plain = plain.merge_and_unload()
     return plain.eval()
 
 
