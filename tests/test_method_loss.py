@@ -5,13 +5,12 @@
 
 import pytest
 import torch
-from trl import ModelConfig, TrlParser
 
 from tiny_dataset import tiny_contract_dataset
-from train_sft import IFASScriptArguments, IFASSFTConfig, build_trainer
+from trainer_args import make_trainer as make_common_trainer
 
-COMMON = ["--use_cpu", "--report_to", "none", "--seed", "0", "--disable_tqdm", "true", "--max_steps", "1",
-          "--optim", "sgd", "--learning_rate", "0", "--logging_steps", "1", "--save_strategy", "no"]
+EXTRA = ["--max_steps", "1", "--optim", "sgd", "--learning_rate", "0", "--logging_steps", "1",
+         "--save_strategy", "no"]
 
 
 @pytest.fixture(scope="module")
@@ -22,11 +21,7 @@ def dataset_path(tmp_path_factory):
 
 
 def make_trainer(checkpoint, dataset_path, output_dir, *args):
-    parser = TrlParser((IFASScriptArguments, IFASSFTConfig, ModelConfig))
-    script_args, training_args, model_args = parser.parse_args_and_config(args=[
-        "--model_name_or_path", checkpoint, "--dataset_path", dataset_path, "--output_dir", str(output_dir),
-        *COMMON, *args])
-    return build_trainer(script_args, training_args, model_args)
+    return make_common_trainer(checkpoint, dataset_path, output_dir, *EXTRA, *args)[0]
 
 
 def hand_losses(trainer):

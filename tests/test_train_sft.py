@@ -14,10 +14,12 @@ from trl import ModelConfig, TrlParser
 
 from datasets_scripts.contract import ContractError
 from tiny_dataset import tiny_contract_dataset
+from trainer_args import COMMON, make_trainer
 from train_sft import IFASScriptArguments, IFASSFTConfig, build_trainer, save_final
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-COMMON = ["--use_cpu", "--report_to", "none", "--seed", "0", "--disable_tqdm", "true"]
+
+
 
 
 @pytest.fixture(scope="module")
@@ -25,16 +27,6 @@ def dataset_path(tmp_path_factory):
     path = str(tmp_path_factory.mktemp("data") / "tiny")
     tiny_contract_dataset().save_to_disk(path)
     return path
-
-
-def make_trainer(checkpoint, dataset_path, output_dir, *args):
-    parser = TrlParser((IFASScriptArguments, IFASSFTConfig, ModelConfig))
-    script_args, training_args, model_args = parser.parse_args_and_config(args=[
-        "--model_name_or_path", checkpoint, "--dataset_path", dataset_path, "--output_dir", str(output_dir),
-        *COMMON, *args,
-    ])
-    return build_trainer(script_args, training_args, model_args), script_args
-
 
 def parameters(model):
     return {name: p.detach().clone() for name, p in model.named_parameters()}
