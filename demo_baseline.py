@@ -47,15 +47,17 @@ class BinaryBaseline(nn.Module):
         self.mean.zero_(), self.std.fill_(1.0)
         raw = torch.cat([self.features(dataset[i : i + 16]["image"]) for i in range(0, len(dataset), 16)])
         self.mean.copy_(raw.mean(0)), self.std.copy_(raw.std(0) + 1e-6)
+        inputs = (raw - self.mean) / self.std  # the tower is frozen: each image's features are computed once
+        targets = torch.tensor([1.0 if label == LABEL_LIVE else 0.0 for label in dataset["label"]])
         generator = torch.Generator().manual_seed(seed)
         optimizer = torch.optim.AdamW(self.head.parameters(), lr=lr)
         epochs = -(-steps * batch_size // len(dataset))
-        order = torch.cat([torch.randperm(len(dataset), generator=generator) for _ in range(epochs)]).tolist()
+        order = torch.cat([torch.randperm(len(dataset), generator=generator) for _ in range(epochs)])
         losses = []
         for step in range(steps):
-            rows = dataset.select(order[step * batch_size : (step + 1) * batch_size])
-            target = torch.tensor([1.0 if label == LABEL_LIVE else 0.0 for label in rows["label"]])
-            logits = self.head(self.features(rows["image"])).squeeze(-1)
+            rows = order[step * batch_size : (step + 1) * batch_size]
+            target = targets[rows]
+            logits = self.head(inputs[rows]).squeeze(-1)
             loss = nn.functional.binary_cross_entropy_with_logits(logits, target)
             loss.backward()
             optimizer.step()

@@ -2,9 +2,11 @@
 baseline and the ablations (no GAC, plain LM loss instead of L-LM, no captions), each over the demo's seeds (median and
 range), with the full model's explanation rates and typographic injection flips (from its demo_results.json).
 
-    .venv/bin/python bench/bench_demo.py [--variants full,no_gac,plain_lm,no_captions] [--no-write]
+    .venv/bin/python bench/bench_demo.py [--variants full,no_gac,plain_lm,no_captions] [--reuse] [--no-write]
 
-Each variant is one fresh `demo.py` run (its own process, same seed, data and step count) under outputs/bench_demo/.
+Each variant is one fresh `demo.py` run (its own process, same seeds, data and step count) under
+outputs/bench_demo/VARIANT/; `--reuse` reads the variants that finished there before (an interrupted benchmark
+resumes).
 """
 
 from __future__ import annotations
@@ -30,8 +32,12 @@ VARIANTS = {
 }
 
 
-def run_variant(name: str, out: Path) -> dict:
-    """Run demo.py for one variant in a child process; return its wall time, peak RSS and results."""
+def run_variant(name: str, out: Path, reuse: bool = False) -> dict:
+    """Run demo.py for one variant in a child process; return its wall time, peak RSS and results. With `reuse`, a
+    finished run in `out` (its `bench_run.json`) is read instead of run again."""
+    record = out / "bench_run.json"
+    if reuse and record.exists():
+        return json.loads(record.read_text())
     overrides = [arg for item in VARIANTS[name][1] for arg in ("--set", item)]
     command = ["/usr/bin/time", "-f", "MAXRSS_KB=%M", sys.executable, str(ROOT / "demo.py"), "--out", str(out),
                *overrides]
@@ -41,8 +47,10 @@ def run_variant(name: str, out: Path) -> dict:
     if run.returncode != 0:
         raise RuntimeError(f"variant {name} failed:\n{run.stderr[-4000:]}")
     rss_kb = int(run.stderr.rsplit("MAXRSS_KB=", 1)[1].split()[0])
-    results = json.loads((out / "demo_results.json").read_text())
-    return {"minutes": minutes, "peak_rss_mib": rss_kb / 1024, "results": results}
+    run = {"minutes": minutes, "peak_rss_mib": rss_kb / 1024,
+           "results": json.loads((out / "demo_results.json").read_text())}
+    record.write_text(json.dumps(run))
+    return run
 
 
 def percent(value) -> str:
@@ -87,6 +95,7 @@ def main(argv=None) -> str:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--variants", default=",".join(VARIANTS))
     parser.add_argument("--out", default=str(ROOT / "outputs" / "bench_demo"))
+    parser.add_argument("--reuse", action="store_true", help="read variants that already finished under --out")
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args(argv)
     import yaml
@@ -94,7 +103,7 @@ def main(argv=None) -> str:
     target = yaml.safe_load((ROOT / "configs" / "demo.yaml").read_text())["target_domain"]
     runs = {}
     for name in args.variants.split(","):
-        runs[name] = run_variant(name, Path(args.out) / name)
+        runs[name] = run_variant(name, Path(args.out) / name, args.reuse)
         print(f"{name}: {runs[name]['minutes']:.1f} min", flush=True)
     body = markdown(runs, target)
     print(body)

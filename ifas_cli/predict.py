@@ -193,6 +193,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--max_new_tokens", type=int, default=48)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--dtype", default="float32", choices=("float32", "bfloat16", "float16"))
+    parser.add_argument("--int8", action="store_true",
+                        help="CPU only: dynamic int8 Linear layers in the tower and LM (ifas_infer.cpu_speed)")
     return parser
 
 
@@ -208,6 +210,12 @@ def main(argv: list[str] | None = None) -> list[dict]:
         check_policy(args.frames)
     except ValueError as error:
         raise SystemExit(f"ifas predict: --frames: {error}") from None
+    if args.int8 and (args.device != "cpu" or args.dtype != "float32"):
+        raise SystemExit("ifas predict: --int8 needs --device cpu and --dtype float32")
     model, processor = load_model(args.checkpoint, args.device, args.dtype)
+    if args.int8:
+        from ifas_infer.cpu_speed import quantize_for_cpu
+
+        model = quantize_for_cpu(model, inplace=True)
     return predict(model, processor, args.paths, args.out, explain=args.explain, frames=args.frames,
                    batch_size=args.batch_size, max_new_tokens=args.max_new_tokens)

@@ -8,8 +8,8 @@ Merging on the gathered copy is what makes it correct under ZeRO-3 and FSDP: PEF
 partitioned weights does nothing or fails (peft#297). Under ZeRO-3 the saved tensors are the 16-bit gathered ones.
 
 Example (what `train_sft.save_final` does):
-    >>> state_dict = trainer.accelerator.get_state_dict(trainer.model_wrapped)     # on every rank
-    >>> if trainer.accelerator.is_main_process:
+    >>> state_dict = trainer.accelerator.get_state_dict(trainer.model_wrapped)  # doctest: +SKIP
+    >>> if trainer.accelerator.is_main_process:  # doctest: +SKIP
     ...     save_full_checkpoint(trainer.accelerator.unwrap_model(trainer.model), processor, "out", state_dict)
 """
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-PACKAGES = ("datasets_scripts", "fas_metrics", "reporting")
+PACKAGES = ("datasets_scripts", "fas_metrics", "reporting", "ifas_train", "ifas_infer", "ifas_cli")
 FENCE = re.compile(r"^[ \t]*```[a-z]*[ \t]*$", re.MULTILINE)
 
 

@@ -1,5 +1,6 @@
-"""Tokens that `from_backbones` adds (ChatML, `<image>`) train under LoRA: their rows of the input embeddings and
-of the untied LM head move, no other row does, and merging writes them into the plain layers."""
+"""Tokens that `from_backbones` adds for the chat (ChatML) train under LoRA: their rows of the input embeddings and
+of the untied LM head move, no other row does (not `<image>`'s either: visual tokens replace it), and merging
+writes them into the plain layers."""
 
 import pytest
 import torch
@@ -64,6 +65,5 @@ def test_added_token_rows_train_under_lora(tmp_path, tied):
 
     embed_moved = moved_rows(model.get_input_embeddings().weight, merged.get_input_embeddings().weight)
     head_moved = moved_rows(model.lm_head.weight, merged.lm_head.weight)
-    chat_ids = set(new[:2])  # in every input; <image> is overwritten by visual tokens, so its input row gets no grad
-    assert embed_moved == (set(new) if tied else chat_ids)  # a tied head's gradient reaches the <image> row too
-    assert head_moved == set(new)
+    chat_ids = set(new[:2])  # in every input and target; <image> is overwritten by visual tokens, never a target
+    assert embed_moved == head_moved == chat_ids

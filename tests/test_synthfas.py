@@ -90,6 +90,7 @@ def test_leave_one_domain_out(corpus, tmp_path):
     train, dev, test = leave_one_domain_out(corpus, "synth_c")
     assert "synth_c" not in set(train["dataset"]) | set(dev["dataset"])
     assert set(test["dataset"]) == {"synth_c"} and len(train) and len(dev)
+    assert len(test) == sum(name == "synth_c" for split in corpus.values() for name in split["dataset"])
     corpus.save_to_disk(str(tmp_path / "saved"))
     assert len(leave_one_domain_out(tmp_path / "saved", "synth_c")[2]) == len(test)
     with pytest.raises(ValueError, match="synth_z"):
@@ -169,3 +170,39 @@ def test_cli_builds_resumes_and_previews(tmp_path, caplog):
     assert "already holds this build" in caplog.text
     preview = save_preview(tmp_path / "sheet.png", size=32, per_row=1)
     assert preview.stat().st_size > 1000
+
+
+def test_every_domain_has_both_kinds_of_printer_and_screen_and_uses_both():
+    """Print vs. replay must differ by the medium in every domain, not by one device each: an AM and an FM printer,
+    a stripe LCD and a pentile OLED per domain, no device shared between domains, and videos draw both."""
+    names = []
+    for domain in DOMAINS:
+        assert sorted(p.screening for p in domain.printers) == ["am", "fm"]
+        assert sorted(s.layout == "pentile" for s in domain.screens) == [False, True]
+        names += [device.name for device in domain.printers + domain.screens]
+    assert len(names) == len(set(names))
+    corpus = build_synthfas(per_domain=60, size=32, seed=1, domains=("synth_b",), mix={"print": 0.5, "replay": 0.5})
+    details = {row.split(":")[1] for split in corpus.values() for row in split["attack_detail"]}
+    assert details == {device.name for device in domain_by_name("synth_b").printers + domain_by_name("synth_b").screens}
+
+
+def test_identity_variation_changes_face_proportions_and_tone():
+    """`aspect` widens the face about the eyes (inter-ocular distance x aspect, eye-mouth height kept); `tone` scales
+    the linear reflectance per channel and `tone_gamma` raises it to a power."""
+    from dataclasses import replace
+
+    source = load_sources()[0]
+    plain, marks = render_face(source, FRAMING, 128)
+    wide, wide_marks = render_face(source, replace(FRAMING, aspect=1.15), 128)
+
+    def iod(m):
+        return float(np.hypot(*np.subtract(m["right_eye"], m["left_eye"])))
+
+    def eye_mouth(m):
+        return m["mouth"][1] - (m["left_eye"][1] + m["right_eye"][1]) / 2
+
+    dx, dy = np.subtract(source.right_eye, source.left_eye)  # the photo's eyes are not quite level
+    assert iod(wide_marks) == pytest.approx(np.hypot(1.15 * dx, dy) / np.hypot(dx, dy) * iod(marks), rel=1e-6)
+    assert eye_mouth(wide_marks) == pytest.approx(eye_mouth(marks), rel=0.01)
+    toned, _ = render_face(source, replace(FRAMING, tone=(1.2, 1.0, 0.7), tone_gamma=1.3), 128)
+    np.testing.assert_allclose(toned, np.power(plain, 1.3) * np.array([1.2, 1.0, 0.7], dtype=np.float32), rtol=1e-5)

@@ -3,7 +3,8 @@
 A caption names the attack medium (from the row's family and `attack_detail`: "an iPad screen", "a silicone mask",
 "paper glasses", ...) and two or three visual cues drawn from the family's pool (halftone dots, moiré, bezel,
 cut-out eye holes, waxy skin, ...); live captions name natural skin texture, 3D shading, specular highlights.
-The choice is seeded by `seed` and the row's identity, so the same row always gets the same caption.
+Cues that the row's `attack_detail` names (SynthFAS tags what it rendered: glare, bezel, curl, edges, ...) come
+first. The choice is seeded by `seed` and the row's identity, so the same row always gets the same caption.
 Captions are the explanation only (no "Yes"/"No") and always pass the SCF filter.
 
 Example:
@@ -152,6 +153,30 @@ CUES: dict[str, tuple[str, ...]] = {
     ),
 }
 
+# Per family: (regex on the lower-cased attack_detail, cue) for artefacts the detail says are in the image (SynthFAS
+# tags what it rendered: "replay:phone_oled:glare:bezel"); these cues come first, the family's pool fills the rest.
+DETAIL_CUES: dict[str, tuple[tuple[str, str], ...]] = {
+    "print": (
+        ("halftone", "halftone dots across the skin"), ("laser", "a faint dot pattern from the printer"),
+        ("glossy", "a glossy sheen on the printed paper"), ("inkjet", "washed-out ink colours"),
+        ("curl", "a curled sheet of paper that bends the face"), ("edges", "visible paper edges around the face"),
+    ),
+    "replay": (
+        ("glare", "screen glare across the image"), ("bezel", "the device bezel at the edge of the frame"),
+        ("banding", "colour banding from the display screen"),
+    ),
+    "paper_mask": (
+        ("paper_cutout", "the wearer's eyes showing through the holes"),
+        ("sheet", "straight paper edges along the jaw and forehead"), ("oval", "a sharp paper outline around the face"),
+    ),
+}
+
+# Concise captions open with the family's name, so the explanation's first word after the judgment decides it.
+CONCISE_LEADS: dict[str, str] = {
+    "print": "Printed photo", "replay": "Screen replay", "paper_mask": "Paper mask", "3d_mask": "3D mask",
+    "makeup": "Makeup disguise", "partial": "Partial cover", "other": "Presentation attack", "live": "Live face",
+}
+
 CLOSERS: dict[str, tuple[str, ...]] = {
     "spoof": ("", "", " These cues give the attack away.", " Such artefacts are typical of this attack."),
     "live": ("", "", " All of this fits a live face.", " The face has natural depth."),
@@ -182,18 +207,24 @@ def template_caption(
 ) -> str:
     """An attack-aware explanation for one row; deterministic in (`attack_type`, `attack_detail`, `seed`, `key`).
 
-    `concise=True` gives one sentence with the medium and a single cue (about 15 tokens instead of 40), for
-    small training budgets:
+    `concise=True` gives the family's name and a single cue (about 10 tokens instead of 40), for small training
+    budgets: the family comes first, one fixed phrase per family, so one token decides it; the cue is one that
+    `attack_detail` names when it names any:
 
-    >>> template_caption("print", "", seed=0, key="a", concise=True)
-    'The face is a paper printout: a faint dot pattern from the printer.'
+    >>> template_caption("replay", "replay:phone_oled:glare:bezel", seed=0, key="a", concise=True)
+    'Screen replay: the device bezel at the edge of the frame.'
     """
     family = family_of(attack_type, attack_detail)
     rng = _rng(seed, f"{attack_type}|{attack_detail}|{key}")
+    shown = [cue for pattern, cue in DETAIL_CUES.get(family, ()) if re.search(pattern, (attack_detail or "").lower())]
+    if concise:
+        return f"{CONCISE_LEADS[family]}: {rng.choice(shown or CUES[family])}."
     medium = rng.choice(_media(family, attack_detail or ""))
     opener = rng.choice(OPENERS[family]).format(medium=medium)
-    cues = rng.sample(CUES[family], k=1 if concise else rng.choice((2, 3)))
-    closer = "" if concise else rng.choice(CLOSERS["live" if family == "live" else "spoof"])
+    count = rng.choice((2, 3))
+    cues = rng.sample(shown, k=min(count, len(shown)))
+    cues += rng.sample([cue for cue in CUES[family] if cue not in cues], k=count - len(cues))
+    closer = rng.choice(CLOSERS["live" if family == "live" else "spoof"])
     sentence = f"{opener} {_join(cues)}."
     return sentence[0].upper() + sentence[1:] + closer
 

@@ -1,4 +1,8 @@
-"""Capture domains of SynthFAS: each pairs one camera with one printer and one screen model.
+"""Capture domains of SynthFAS: each pairs one camera with its own printers and screens.
+
+Every domain has two printers (one amplitude-modulated laser screen, one stochastic inkjet grain) and two displays
+(one LCD with stripe sub-pixels, one OLED with a pentile diamond), each with its own parameters, so that a print and a
+replay differ by the medium in every domain rather than by one device each.
 
 A domain stands for one FAS corpus recorded with its own devices (like OULU phones or Replay-Attack's webcam),
 so training on some domains and testing on a held-out one mimics cross-domain face anti-spoofing.
@@ -76,6 +80,18 @@ class Domain:
     printer: PrinterModel
     screen: ScreenModel
     room_kelvin: tuple[float, float]  # colour temperature range of the room light
+    second_printer: PrinterModel | None = None  # of the other screening (AM / FM) than `printer`
+    second_screen: ScreenModel | None = None  # of the other panel type (LCD stripe / OLED pentile) than `screen`
+
+    @property
+    def printers(self) -> tuple[PrinterModel, ...]:
+        """The printers of this domain's print and paper-mask attacks (one is drawn per video)."""
+        return (self.printer,) + ((self.second_printer,) if self.second_printer else ())
+
+    @property
+    def screens(self) -> tuple[ScreenModel, ...]:
+        """The displays of this domain's replay attacks (one is drawn per video)."""
+        return (self.screen,) + ((self.second_screen,) if self.second_screen else ())
 
 
 DOMAINS = (
@@ -95,6 +111,14 @@ DOMAINS = (
             black_level=0.02, saturation=0.9, brightness=(0.8, 1.4), pwm_banding=0.25, fill=0.75,
         ),
         room_kelvin=(3000, 4200),
+        second_printer=PrinterModel(
+            name="office_inkjet", screening="fm", cell_px=(0.4, 0.4), paper_white=(0.90, 0.90, 0.87),
+            ink_black=0.08, paper_scatter=1.3, paper_texture=0.05, glossy=False, banding=0.01,
+        ),
+        second_screen=ScreenModel(
+            name="oled_phone_small", layout="pentile", pitch=(0.5, 1.1), gamma=(2.2, 2.4), white_kelvin=(6500, 8000),
+            black_level=0.001, saturation=1.2, brightness=(1.0, 1.8), pwm_banding=0.4, fill=0.45,
+        ),
     ),
     Domain(
         name="synth_b",
@@ -112,6 +136,14 @@ DOMAINS = (
             black_level=0.001, saturation=1.25, brightness=(1.0, 2.0), pwm_banding=0.45, fill=0.5,
         ),
         room_kelvin=(4500, 6500),
+        second_printer=PrinterModel(
+            name="laser_glossy", screening="am", cell_px=(1.5, 2.5), paper_white=(0.93, 0.93, 0.94),
+            ink_black=0.04, paper_scatter=0.7, paper_texture=0.02, glossy=True, banding=0.02,
+        ),
+        second_screen=ScreenModel(
+            name="laptop_ips", layout="rgb_stripe", pitch=(0.8, 1.7), gamma=(2.0, 2.3), white_kelvin=(6300, 7300),
+            black_level=0.025, saturation=0.9, brightness=(0.8, 1.3), pwm_banding=0.2, fill=0.72,
+        ),
     ),
     Domain(
         name="synth_c",
@@ -129,6 +161,14 @@ DOMAINS = (
             black_level=0.03, saturation=0.95, brightness=(0.7, 1.3), pwm_banding=0.15, fill=0.7,
         ),
         room_kelvin=(3800, 5500),
+        second_printer=PrinterModel(
+            name="laser_halftone_matte", screening="am", cell_px=(2.5, 3.5), paper_white=(0.87, 0.88, 0.88),
+            ink_black=0.07, paper_scatter=1.1, paper_texture=0.045, glossy=False, banding=0.03,
+        ),
+        second_screen=ScreenModel(
+            name="oled_phone_large", layout="pentile", pitch=(0.6, 1.3), gamma=(2.2, 2.5), white_kelvin=(7000, 9000),
+            black_level=0.001, saturation=1.3, brightness=(1.1, 2.0), pwm_banding=0.5, fill=0.5,
+        ),
     ),
     Domain(
         name="synth_d",
@@ -146,6 +186,14 @@ DOMAINS = (
             black_level=0.015, saturation=1.0, brightness=(0.7, 1.2), pwm_banding=0.1, fill=0.8,
         ),
         room_kelvin=(5000, 7000),
+        second_printer=PrinterModel(
+            name="photo_inkjet_matte", screening="fm", cell_px=(0.3, 0.3), paper_white=(0.91, 0.91, 0.90),
+            ink_black=0.05, paper_scatter=0.9, paper_texture=0.025, glossy=False, banding=0.0,
+        ),
+        second_screen=ScreenModel(
+            name="oled_phone_hdr", layout="pentile", pitch=(0.55, 1.2), gamma=(2.2, 2.4), white_kelvin=(6500, 8000),
+            black_level=0.001, saturation=1.2, brightness=(1.0, 1.9), pwm_banding=0.4, fill=0.48,
+        ),
     ),
 )
 

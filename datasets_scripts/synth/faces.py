@@ -52,6 +52,9 @@ class Framing:
     flip: bool  # mirror image (front cameras, or the attacker's photo being mirrored)
     yaw: float  # perspective keystone standing in for a small head turn
     pitch: float
+    aspect: float = 1.0  # face width / height against the photo: geometric identity variation
+    tone: tuple[float, float, float] = (1.0, 1.0, 1.0)  # linear RGB reflectance gains: skin and hair colour
+    tone_gamma: float = 1.0  # exponent on reflectance: darker (> 1) or lighter (< 1) complexion
 
 
 def _to_linear(rgb_uint8: np.ndarray) -> np.ndarray:
@@ -89,7 +92,9 @@ def load_sources() -> tuple[FaceSource, ...]:
 
 
 def sample_framing(rng: np.random.Generator) -> Framing:
-    """Draw a face framing like a detector crop with margin: eyes near 40 % height, IOD about 0.29 of the side."""
+    """Draw a face framing like a detector crop with margin: eyes near 40 % height, IOD about 0.29 of the side;
+    and the person's look: face proportions and skin tone vary per video, so that two source photos stand for
+    many people rather than two memorisable ones."""
     return Framing(
         eye_center=(0.5 + rng.normal(0, 0.03), 0.41 + rng.normal(0, 0.03)),
         iod=float(np.clip(rng.normal(0.29, 0.03), 0.22, 0.36)),
@@ -97,6 +102,9 @@ def sample_framing(rng: np.random.Generator) -> Framing:
         flip=bool(rng.random() < 0.5),
         yaw=float(rng.normal(0, 0.08)),
         pitch=float(rng.normal(0, 0.05)),
+        aspect=float(np.clip(np.exp(rng.normal(0, 0.07)), 0.85, 1.18)),
+        tone=tuple(float(g) for g in np.exp(rng.normal(0, 0.08, size=3) + np.array([0.06, 0.0, -0.06]) * rng.normal())),
+        tone_gamma=float(np.clip(np.exp(rng.normal(0, 0.15)), 0.7, 1.4)),
     )
 
 
@@ -133,10 +141,11 @@ def framing_homography(source: FaceSource, framing: Framing, px: int, pad: float
     target = np.array(framing.eye_center)
     similarity = np.array([[cos, -sin, 0], [sin, cos, 0], [0, 0, 1]])
     similarity[:2, 2] = target - similarity[:2, :2] @ eye_center
+    widen = np.array([[framing.aspect, 0, (1 - framing.aspect) * eye_center[0]], [0, 1, 0], [0, 0, 1]])
     center = np.array([[1, 0, -0.5], [0, 1, -0.5], [0, 0, 1]])
     keystone = np.linalg.inv(center) @ np.array([[1, 0, 0], [0, 1, 0], [framing.yaw, framing.pitch, 1]]) @ center
     to_canvas = np.array([[px, 0, pad * px], [0, px, pad * px], [0, 0, 1]])
-    return to_canvas @ keystone @ similarity @ flip
+    return to_canvas @ keystone @ similarity @ widen @ flip
 
 
 def _apply(h: np.ndarray, point: np.ndarray) -> tuple[float, float]:
@@ -157,6 +166,7 @@ def render_face(source: FaceSource, framing: Framing, px: int, pad: float = 0.0)
     image = cv2.warpPerspective(
         source.pyramid[level], level_h, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT101
     )
+    image = np.power(image, framing.tone_gamma) * np.asarray(framing.tone, dtype=np.float32)
     left, right = (source.right_eye, source.left_eye) if framing.flip else (source.left_eye, source.right_eye)
     marks = {"left_eye": _apply(h, left), "right_eye": _apply(h, right), "mouth": _apply(h, source.mouth)}
     return image, marks

@@ -59,23 +59,26 @@ def render_video(plan: VideoPlan, size: int, n_frames: int) -> list[tuple[bytes,
         ]
         detail = "live"
     elif plan.attack == "print":
-        sheet = sample_sheet(rng, domain.printer)
-        frames = render_print_video(source, framing, sheet, domain.printer, lighting, sensor_px, focus, frame_rngs)
-        detail = ":".join(["print", domain.printer.name, *sheet_detail(sheet)])
+        printer = domain.printers[int(rng.integers(len(domain.printers)))]
+        sheet = sample_sheet(rng, printer)
+        frames = render_print_video(source, framing, sheet, printer, lighting, sensor_px, focus, frame_rngs)
+        detail = ":".join(["print", printer.name, *sheet_detail(sheet)])
     elif plan.attack == "replay":
-        setup = sample_screen(rng, domain.screen, sensor_px)
-        frames = render_replay_video(source, framing, setup, domain.screen, lighting, sensor_px, focus, frame_rngs)
-        detail = screen_detail(domain.screen, setup)
+        screen = domain.screens[int(rng.integers(len(domain.screens)))]
+        setup = sample_screen(rng, screen, sensor_px)
+        frames = render_replay_video(source, framing, setup, screen, lighting, sensor_px, focus, frame_rngs)
+        detail = screen_detail(screen, setup)
     else:
+        printer = domain.printers[int(rng.integers(len(domain.printers)))]
         setup = MaskSetup(
-            sheet=sample_sheet(rng, domain.printer, edges=0.0, curl=0.8),
+            sheet=sample_sheet(rng, printer, edges=0.0, curl=0.8),
             oval=bool(rng.random() < 0.6),
             hole_scale=float(rng.uniform(0.85, 1.25)),
             cut_seed=int(rng.integers(2**31)),
             wearer=sources[int(rng.integers(len(sources)))],
             wearer_shift=(float(rng.normal(0, 0.006)), float(rng.normal(0, 0.006))),
         )
-        frames = render_mask_video(source, framing, setup, domain.printer, lighting, sensor_px, focus, frame_rngs)
+        frames = render_mask_video(source, framing, setup, printer, lighting, sensor_px, focus, frame_rngs)
         detail = "mask:paper_cutout" + (":oval" if setup.oval else ":sheet")
     return [
         (capture(frame, camera, lighting.illuminant, frame_rng, size, lens_blur=focus), detail)
