@@ -2,7 +2,8 @@
 baseline and the ablations (no GAC, plain LM loss instead of L-LM, no captions), each over the demo's seeds (median and
 range), with the full model's explanation rates and typographic injection flips (from its demo_results.json).
 
-    .venv/bin/python bench/bench_demo.py [--variants full,no_gac,plain_lm,no_captions] [--reuse] [--no-write]
+    .venv/bin/python bench/bench_demo.py [--variants full,no_gac,plain_lm,no_captions] [--reuse]
+        [--full_results outputs/demo/demo_results.json] [--no-write]
 
 Each variant is one fresh `demo.py` run (its own process, same seeds, data and step count) under
 outputs/bench_demo/VARIANT/; `--reuse` reads the variants that finished there before (an interrupted benchmark
@@ -67,8 +68,9 @@ def markdown(runs: dict, target: str) -> str:
     full = runs.get("full")
     lines = ["Command: `.venv/bin/python bench/bench_demo.py`. Machine: " + machine_line() + ".", ""]
     if full:
+        rss = "" if full["peak_rss_mib"] is None else f", peak RSS {full['peak_rss_mib']:.0f} MiB"
         lines += [f"Demo (`make demo` minus the install, backbones already converted): "
-                  f"{full['minutes']:.1f} min wall, peak RSS {full['peak_rss_mib']:.0f} MiB.", ""]
+                  f"{full['minutes']:.1f} min wall{rss}.", ""]
     seeds = next(iter(runs.values()))["results"]["seeds"]
     lines += [f"Held-out domain {target} (trained on the other three; threshold from the source dev set; median over "
               f"seeds {seeds} with the range; %):", "", "| Model | HTER | AUC | minutes |", "|---|---|---|---|"]
@@ -96,6 +98,8 @@ def main(argv=None) -> str:
     parser.add_argument("--variants", default=",".join(VARIANTS))
     parser.add_argument("--out", default=str(ROOT / "outputs" / "bench_demo"))
     parser.add_argument("--reuse", action="store_true", help="read variants that already finished under --out")
+    parser.add_argument("--full_results", help="demo_results.json of a finished `make demo` to use as the full "
+                                               "variant (same config) instead of running it again")
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args(argv)
     import yaml
@@ -103,6 +107,10 @@ def main(argv=None) -> str:
     target = yaml.safe_load((ROOT / "configs" / "demo.yaml").read_text())["target_domain"]
     runs = {}
     for name in args.variants.split(","):
+        if name == "full" and args.full_results:
+            results = json.loads(Path(args.full_results).read_text())
+            runs[name] = {"minutes": results["minutes"], "peak_rss_mib": None, "results": results}
+            continue
         runs[name] = run_variant(name, Path(args.out) / name, args.reuse)
         print(f"{name}: {runs[name]['minutes']:.1f} min", flush=True)
     body = markdown(runs, target)
