@@ -303,12 +303,11 @@ def run(config: dict, out: Path) -> dict:
     target = config["target_domain"]
     train, dev, test = leave_one_domain_out(captioned, target)
     sources = sorted(set(captioned["test"]["dataset"]) - {target})
-    targets = {target: test}
-    targets.update({name: captioned["test"].filter(lambda d, n=name: d == n, input_columns="dataset")
-                    for name in sources})
+    held_out = {target: test}  # later seeds are compared on the held-out domain only: the source tables are seed 0's
+    targets = {**held_out, **{name: captioned["test"].filter(lambda d, n=name: d == n, input_columns="dataset")
+                              for name in sources}}
     seeds = config.get("seeds", [config["seed"]])
     vision_cache = VisionFeatureCache()  # one frozen tower: every seed, evaluation and the baseline reuse its features
-    held_out = {target: test}  # later seeds are compared on the held-out domain only: the source tables are seed 0's
     runs = [run_seed({**config, "seed": seed}, out / f"seed_{seed}", train, dev, test,
                      targets if index == 0 else held_out, vision_cache, report=index == 0)
             for index, seed in enumerate(seeds)]

@@ -108,13 +108,14 @@ def fsdp_runs(tiny_checkpoint, tmp_path_factory):
     return out
 
 
-@pytest.mark.parametrize("lora", [False, True])
-def test_fsdp2_final_checkpoint_equals_single_process_run(fsdp_runs, tiny_checkpoint, tmp_path, lora):
+def assert_equals_single_process_run(saved, tiny_checkpoint: str, tmp_path, lora: bool) -> None:
+    """The final folder `saved` of a sharded run holds full, plain I-FAS tensors equal (1e-5) to those of the same
+    training in one process, saved the same way; the language model and GAC moved."""
     model, processor = build(tiny_checkpoint, lora)
     train(model, processor, rank=0, world=1)
     save_full_checkpoint(model, processor, str(tmp_path / "single"), model.state_dict())
     single = load_file(tmp_path / "single" / "model.safetensors")
-    sharded = load_file(fsdp_runs / f"fsdp-lora{lora}" / "model.safetensors")
+    sharded = load_file(saved / "model.safetensors")
     start = load_file(os.path.join(tiny_checkpoint, "model.safetensors"))
     assert sharded.keys() == single.keys() == start.keys()  # full, plain I-FAS names (LoRA merged away)
     assert all(sharded[k].shape == start[k].shape for k in start)
@@ -123,8 +124,13 @@ def test_fsdp2_final_checkpoint_equals_single_process_run(fsdp_runs, tiny_checkp
     assert any(k.startswith("model.gac.") for k in moved)
     worst = max((sharded[k] - single[k]).abs().max().item() for k in single)
     assert worst <= 1e-5, worst
-    reloaded = IFASForConditionalGeneration.from_pretrained(fsdp_runs / f"fsdp-lora{lora}").state_dict()
+    reloaded = IFASForConditionalGeneration.from_pretrained(saved).state_dict()
     reference = IFASForConditionalGeneration.from_pretrained(tmp_path / "single").state_dict()
     assert reloaded.keys() == reference.keys()
     for name, tensor in reloaded.items():
         torch.testing.assert_close(tensor, reference[name], atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("lora", [False, True])
+def test_fsdp2_final_checkpoint_equals_single_process_run(fsdp_runs, tiny_checkpoint, tmp_path, lora):
+    assert_equals_single_process_run(fsdp_runs / f"fsdp-lora{lora}", tiny_checkpoint, tmp_path, lora)

@@ -6,7 +6,6 @@ accelerate never runs DeepSpeed on a CPU-only machine (no process group, world s
 state that takes its DeepSpeed branch. DeepSpeed JIT-compiles its CPU shared-memory op (g++) on first use."""
 
 import os
-import socket
 from types import SimpleNamespace
 
 import pytest
@@ -14,11 +13,9 @@ import torch
 import torch.multiprocessing as mp
 from accelerate import Accelerator
 from accelerate.utils import DistributedType
-from safetensors.torch import load_file
 
 from ifas_train.saving import save_full_checkpoint
-from modeling_ifas import IFASForConditionalGeneration
-from test_fsdp_save import GLOBAL_BATCH, LR, build, train
+from test_fsdp_save import GLOBAL_BATCH, LR, assert_equals_single_process_run, build, free_port, train
 
 deepspeed = pytest.importorskip("deepspeed")
 
@@ -45,12 +42,6 @@ def worker(rank: int, world: int, port: int, checkpoint: str, out_root: str) -> 
     torch.distributed.destroy_process_group()
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def zero3_runs(tiny_checkpoint, tmp_path_factory):
     out = tmp_path_factory.mktemp("zero3")
@@ -60,18 +51,4 @@ def zero3_runs(tiny_checkpoint, tmp_path_factory):
 
 @pytest.mark.parametrize("lora", [False, True])
 def test_zero3_final_checkpoint_equals_single_process_run(zero3_runs, tiny_checkpoint, tmp_path, lora):
-    model, processor = build(tiny_checkpoint, lora)
-    train(model, processor, rank=0, world=1)
-    save_full_checkpoint(model, processor, str(tmp_path / "single"), model.state_dict())
-    single = load_file(tmp_path / "single" / "model.safetensors")
-    sharded = load_file(zero3_runs / f"zero3-lora{lora}" / "model.safetensors")
-    start = load_file(os.path.join(tiny_checkpoint, "model.safetensors"))
-    assert sharded.keys() == single.keys() == start.keys()
-    assert all(sharded[k].shape == start[k].shape for k in start)
-    assert any((single[k] - start[k]).abs().max() > 1e-4 for k in start if k.startswith("model.language_model."))
-    worst = max((sharded[k] - single[k]).abs().max().item() for k in single)
-    assert worst <= 1e-5, worst
-    reloaded = IFASForConditionalGeneration.from_pretrained(zero3_runs / f"zero3-lora{lora}").state_dict()
-    reference = IFASForConditionalGeneration.from_pretrained(tmp_path / "single").state_dict()
-    for name, tensor in reloaded.items():
-        torch.testing.assert_close(tensor, reference[name], atol=1e-5, rtol=0)
+    assert_equals_single_process_run(zero3_runs / f"zero3-lora{lora}", tiny_checkpoint, tmp_path, lora)

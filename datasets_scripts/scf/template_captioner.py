@@ -216,10 +216,11 @@ def template_caption(
     """
     family = family_of(attack_type, attack_detail)
     rng = _rng(seed, f"{attack_type}|{attack_detail}|{key}")
-    shown = [cue for pattern, cue in DETAIL_CUES.get(family, ()) if re.search(pattern, (attack_detail or "").lower())]
+    detail = (attack_detail or "").lower()
+    shown = [cue for pattern, cue in DETAIL_CUES.get(family, ()) if re.search(pattern, detail)]
     if concise:
         return f"{CONCISE_LEADS[family]}: {rng.choice(shown or CUES[family])}."
-    medium = rng.choice(_media(family, attack_detail or ""))
+    medium = rng.choice(_media(family, detail))
     opener = rng.choice(OPENERS[family]).format(medium=medium)
     count = rng.choice((2, 3))
     cues = rng.sample(shown, k=min(count, len(shown)))

@@ -80,18 +80,18 @@ class Domain:
     printer: PrinterModel
     screen: ScreenModel
     room_kelvin: tuple[float, float]  # colour temperature range of the room light
-    second_printer: PrinterModel | None = None  # of the other screening (AM / FM) than `printer`
-    second_screen: ScreenModel | None = None  # of the other panel type (LCD stripe / OLED pentile) than `screen`
+    second_printer: PrinterModel  # of the other screening (AM / FM) than `printer`
+    second_screen: ScreenModel  # of the other panel type (LCD stripe / OLED pentile) than `screen`
 
     @property
-    def printers(self) -> tuple[PrinterModel, ...]:
+    def printers(self) -> tuple[PrinterModel, PrinterModel]:
         """The printers of this domain's print and paper-mask attacks (one is drawn per video)."""
-        return (self.printer,) + ((self.second_printer,) if self.second_printer else ())
+        return (self.printer, self.second_printer)
 
     @property
-    def screens(self) -> tuple[ScreenModel, ...]:
+    def screens(self) -> tuple[ScreenModel, ScreenModel]:
         """The displays of this domain's replay attacks (one is drawn per video)."""
-        return (self.screen,) + ((self.second_screen,) if self.second_screen else ())
+        return (self.screen, self.second_screen)
 
 
 DOMAINS = (
