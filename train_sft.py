@@ -27,6 +27,7 @@ from transformers import set_seed
 from trl import ModelConfig, SFTConfig, SFTTrainer, TrlParser
 
 from ifas_build import from_backbones, from_pretrained_vlm
+from ifas_train.balanced_sampler import LabelBalancedSampler
 from ifas_train.connector_init import calibrate_connector
 from ifas_train.freezing import freeze_unused_parameters
 from ifas_train.saving import save_full_checkpoint, zero3_init_disabled
@@ -58,6 +59,9 @@ class IFASSFTConfig(SFTConfig):
     connector_learning_rate: float | None = field(
         default=None, metadata={"help": "Learning rate of the GAC and the projector (LLaVA's mm_projector_lr); "
                                         "default: --learning_rate."})
+    balanced_batches: bool = field(
+        default=False, metadata={"help": "Alternate live and spoof rows in the training order, so every batch of an "
+                                         "even size is half live (ifas_train/balanced_sampler.py)."})
     loss_type: str = field(default="nll", metadata={"help": "Kept 'nll': the L-LM loss needs the logits."})
     bf16: bool | None = field(default=None, metadata={"help": "bf16 mixed precision; default: on when CUDA has it."})
     gradient_checkpointing: bool = field(default=False, metadata={"help": "Trade compute for memory."})
@@ -207,6 +211,15 @@ class IFASSFTTrainer(SFTTrainer):
                 if params:
                     optimizer.add_param_group({**settings, "params": params, "lr": lr})
         return optimizer
+
+    def _get_train_sampler(self, train_dataset=None):
+        """`LabelBalancedSampler` over the rows' labels with `balanced_batches`, else the Trainer's sampler."""
+        train_dataset = self.train_dataset if train_dataset is None else train_dataset
+        if not self.args.balanced_batches:
+            return super()._get_train_sampler(train_dataset)
+        if not hasattr(train_dataset, "column_names") or "label" not in (train_dataset.column_names or []):
+            raise ValueError("balanced_batches needs a map-style training dataset with a 'label' column")
+        return LabelBalancedSampler(train_dataset["label"], seed=self.args.seed)
 
     def get_batch_samples(self, epoch_iterator, num_batches, device):
         batch_samples, num_items_in_batch = super().get_batch_samples(epoch_iterator, num_batches, device)
