@@ -28,12 +28,13 @@ from trl import ModelConfig, SFTConfig, SFTTrainer, TrlParser
 
 from ifas_build import from_backbones, from_pretrained_vlm
 from ifas_train.balanced_sampler import LabelBalancedSampler
-from ifas_train.connector_init import calibrate_connector
+from ifas_train.connector_init import calibrate_connector, encode_images, warm_start_connector
 from ifas_train.freezing import freeze_unused_parameters
 from ifas_train.saving import save_full_checkpoint, zero3_init_disabled
 from ifas_train.vision_cache import VisionFeatureCache
 from modeling_ifas import IFASForConditionalGeneration
 from processing_ifas import IFASProcessor
+from datasets_scripts.contract import LABEL_LIVE
 from datasets_scripts.protocols import load_protocol
 from sft_data import IFASCollator, check_judgment_tokens, check_lengths, drop_unreadable_images, load_training_split
 
@@ -104,6 +105,13 @@ class IFASScriptArguments:
     calibrate_connector_images: int = field(default=0, metadata={
         "help": "For a freshly initialised GAC: standardise its inputs and match its output norm to the LLM's "
                 "embeddings on this many training images before training (ifas_train/connector_init.py); 0 = off."})
+    warm_start_connector_steps: int = field(default=0, metadata={
+        "help": "Connector-only stage before training: this many steps of the GAC with a temporary probe that "
+                "tells live from each attack type on the frozen tower's features of the training images "
+                "(ifas_train/connector_init.py); 0 = off."})
+    warm_start_connector_lr: float = 1e-3
+    warm_start_connector_images: int = field(default=1024, metadata={
+        "help": "At most this many training images (a seeded draw) for the connector's warm start."})
 
 
 def answer_span_masks(shifted_labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -345,8 +353,20 @@ def training_data(script_args: IFASScriptArguments):
     return train, load_training_split(script_args.dataset_path, script_args.dataset_eval_split)
 
 
-def prepare_connector(model, processor, train_dataset, script_args, vision_cache=None) -> None:
-    """`--cache_vision_features` (a `VisionFeatureCache`, shared when given) and `--calibrate_connector_images`."""
+def image_classes(rows) -> torch.Tensor:
+    """0 for a live row, 1 + the index of its attack type (sorted) for a spoof row: the warm start's classes.
+
+    >>> image_classes({"label": [0, 1, 1, 1], "attack_type": ["none", "replay", "print", "replay"]}).tolist()
+    [0, 2, 1, 2]
+    """
+    attacks = sorted({attack for label, attack in zip(rows["label"], rows["attack_type"]) if label != LABEL_LIVE})
+    return torch.tensor([0 if label == LABEL_LIVE else 1 + attacks.index(attack)
+                         for label, attack in zip(rows["label"], rows["attack_type"])])
+
+
+def prepare_connector(model, processor, train_dataset, script_args, vision_cache=None, seed: int = 0) -> None:
+    """`--cache_vision_features` (a `VisionFeatureCache`, shared when given), `--calibrate_connector_images` and
+    `--warm_start_connector_steps`."""
     if script_args.cache_vision_features or vision_cache is not None:
         (vision_cache if vision_cache is not None else VisionFeatureCache()).attach(model)
     count = min(script_args.calibrate_connector_images, len(train_dataset))
@@ -355,6 +375,16 @@ def prepare_connector(model, processor, train_dataset, script_args, vision_cache
         pixel_values = processor.prepare_inputs(list(rows["image"]), crop_faces=False)["pixel_values"]  # crops already
         stats = calibrate_connector(model, pixel_values.to(model.device, model.dtype))
         logger.info("calibrated the connector on %d images: %s", count, stats)
+    if script_args.warm_start_connector_steps and model.model.gac is None:
+        logger.warning("--warm_start_connector_steps ignored: the model has no GAC")
+    elif script_args.warm_start_connector_steps:
+        rows = train_dataset.shuffle(seed=seed).select(range(min(script_args.warm_start_connector_images,
+                                                                  len(train_dataset))))
+        global_tokens, patch_features = encode_images(model, processor, rows["image"])
+        stats = warm_start_connector(model, global_tokens, patch_features, image_classes(rows),
+                                     script_args.warm_start_connector_steps, lr=script_args.warm_start_connector_lr,
+                                     seed=seed)
+        logger.info("warm-started the connector on %d images: %s", len(rows), stats)
 
 
 def build_trainer(script_args, training_args, model_args, vision_cache=None) -> IFASSFTTrainer:
@@ -373,7 +403,7 @@ def build_trainer(script_args, training_args, model_args, vision_cache=None) -> 
     unused = freeze_unused_parameters(model)
     if unused:
         logger.info("froze %d parameter(s) that receive no gradient: %s", len(unused), unused[:4])
-    prepare_connector(model, processor, train_dataset, script_args, vision_cache)
+    prepare_connector(model, processor, train_dataset, script_args, vision_cache, seed=training_args.seed)
     if model_args.use_peft:
         model = apply_lora(model, model_args)
     return IFASSFTTrainer(
