@@ -70,8 +70,8 @@ def _histogram(ax, scores, labels, attacks, metrics: dict, threshold: float | No
         mask = ~live if attacks is None else attacks == group
         ax.hist(scores[mask], bins=bins, histtype="step", linewidth=1.5, label=f"{group} (n={mask.sum()})")
     if threshold is not None:
-        ax.axvline(threshold, color="k", label=f"dev threshold {threshold:.3g}")
-    ax.axvline(metrics["eer_threshold"], color="k", linestyle="--", label=f"oracle EER threshold {metrics['eer_threshold']:.3g}")
+        ax.axvline(threshold, color="k", label=f"dev threshold {threshold:.6g}")
+    ax.axvline(metrics["eer_threshold"], color="k", linestyle="--", label=f"oracle EER threshold {metrics['eer_threshold']:.6g}")
     ax.set_xlabel("score = P(live)")
     ax.set_ylabel("samples")
     ax.legend(fontsize="small")
