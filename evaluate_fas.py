@@ -443,8 +443,9 @@ def calibrate_checkpoint(checkpoint_dir: str | Path, threshold: float) -> Path:
     path = Path(checkpoint_dir) / "config.json"
     if not path.is_file():
         raise ValueError(f"{checkpoint_dir}: not a local checkpoint folder (no config.json) for the threshold")
-    if not math.isfinite(threshold) or not 0.0 <= threshold <= 1.0:
-        raise ValueError(f"threshold {threshold!r} is not a probability in [0, 1]")
+    if not math.isfinite(threshold) or not 0.0 < threshold < 1.0:
+        raise ValueError(f"threshold {threshold!r} is not strictly between 0 and 1 (P(live) 0 or 1 would decide "
+                         "every face alike)")
     try:
         config = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as error:

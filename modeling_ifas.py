@@ -128,6 +128,18 @@ class IFASGlobalAwareConnector(nn.Module):
         return self.out_proj(self.out_norm(queries))
 
 
+def p_live_from_margin(margin: torch.Tensor) -> torch.Tensor:
+    """P(live) = sigmoid(margin) in float64, where margin = logit(live word) - logit(spoof word).
+
+    float32 rounds sigmoid(m) to exactly 1.0 from m ≈ 17 on, so saturated scores would tie and a dev-set threshold
+    could land on 1.0; float64 keeps every margin up to ≈ 36 apart (sigmoid(25) < sigmoid(30) < 1).
+
+    >>> p_live_from_margin(torch.tensor([0.0, 25.0, 30.0])).tolist()[0], bool(p_live_from_margin(torch.tensor(30.0)) < 1)
+    (0.5, True)
+    """
+    return torch.sigmoid(margin.double())
+
+
 class JudgmentThresholdLogitsProcessor(LogitsProcessor):
     """At the first generated position, when the model's top token is a judgment word, let the calibrated
     threshold choose between the two: live word when softmax([live, spoof])[0] >= threshold, else spoof word.
@@ -141,8 +153,8 @@ class JudgmentThresholdLogitsProcessor(LogitsProcessor):
             return scores
         top = scores.argmax(dim=-1)
         answering = (top == self.live_id) | (top == self.spoof_id)
-        pair = torch.stack([scores[:, self.live_id], scores[:, self.spoof_id]], dim=-1).float().softmax(-1)[:, 0]
-        chosen = torch.where(pair >= self.threshold, self.live_id, self.spoof_id)
+        p_live = p_live_from_margin(scores[:, self.live_id].float() - scores[:, self.spoof_id].float())
+        chosen = torch.where(p_live >= self.threshold, self.live_id, self.spoof_id)
         forced = torch.full_like(scores, float("-inf"))
         forced.scatter_(1, chosen.unsqueeze(1), 0.0)
         return torch.where(answering.unsqueeze(1), forced, scores)
@@ -397,8 +409,9 @@ class IFASForConditionalGeneration(IFASPreTrainedModel, GenerationMixin):
         return int(ids[0]), int(ids[1])
 
     @torch.no_grad()
-    def score_inputs(self, input_ids, pixel_values, attention_mask=None) -> torch.Tensor:
-        """P(live) from one forward pass over left-padded prompts ending at the answer position."""
+    def judgment_margin(self, input_ids, pixel_values, attention_mask=None) -> torch.Tensor:
+        """logit(live word) - logit(spoof word) at the answer position (float32), one forward pass over
+        left-padded prompts ending there; P(live) = sigmoid(margin)."""
         if attention_mask is not None and not bool(attention_mask[:, -1].all()):
             raise ValueError("score_inputs needs left-padded prompts (the last position of every row must be real)")
         self._require_image(input_ids, pixel_values)
@@ -407,8 +420,13 @@ class IFASForConditionalGeneration(IFASPreTrainedModel, GenerationMixin):
             use_cache=False,
         ).logits[:, -1]
         live_id, spoof_id = self.judgment_token_ids()
-        pair = torch.stack([logits[:, live_id], logits[:, spoof_id]], dim=-1).float()
-        return pair.softmax(dim=-1)[:, 0]
+        return logits[:, live_id].float() - logits[:, spoof_id].float()
+
+    @torch.no_grad()
+    def score_inputs(self, input_ids, pixel_values, attention_mask=None) -> torch.Tensor:
+        """P(live) (float64, unsaturated: `p_live_from_margin`) from one forward pass over left-padded prompts
+        ending at the answer position."""
+        return p_live_from_margin(self.judgment_margin(input_ids, pixel_values, attention_mask))
 
     def decision_threshold(self) -> float:
         """The calibrated operating threshold on P(live), or 0.5 while uncalibrated."""
@@ -416,30 +434,35 @@ class IFASForConditionalGeneration(IFASPreTrainedModel, GenerationMixin):
 
     def score(
         self, processor, images, question: str | None = None, batch_size: int = 8, strict: bool = True,
-        crop_faces: bool = True,
-    ) -> torch.Tensor:
-        """P(live) for each image (paths, bytes or PIL images); raises `ValueError` naming an unreadable input.
+        crop_faces: bool = True, return_margin: bool = False,
+    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        """P(live) for each image (paths, bytes or PIL images), float64; raises `ValueError` naming an unreadable
+        input.
 
         With the processor's `face_crop`, each image is first cropped to its largest face (`crop_faces=False`: the
         images are face crops already). An image without a face raises `ValueError` naming it when `strict`, else
-        scores NaN, which is never at or above a threshold: never live.
+        scores NaN, which is never at or above a threshold: never live. `return_margin=True` also returns the Yes/No
+        logit margins (P(live) = sigmoid(margin); NaN where no face), for users who calibrate themselves.
 
         >>> p_live = model.score(processor, ["face.jpg", pil_image])  # doctest: +SKIP
+        >>> p_live, margin = model.score(processor, ["face.jpg"], return_margin=True)  # doctest: +SKIP
         """
         images, batch_size = as_image_list(images), check_batch_size(batch_size)
         check_question(processor, question, self._context_limit())
-        scores = []
+        margins = []
         for start in range(0, len(images), batch_size):
             faces = processor.detect_faces(images[start : start + batch_size], strict, crop_faces)
-            p_live = torch.full((len(faces),), float("nan"))
+            margin = torch.full((len(faces),), float("nan"))
             found = [i for i, face in enumerate(faces) if face.image is not None]
             if found:
                 inputs = processor.prepare_inputs([faces[i].image for i in found], question=question, crop_faces=False)
                 inputs = inputs.to(self.device)
-                p_live[found] = self.score_inputs(inputs["input_ids"], inputs["pixel_values"],
-                                                  inputs["attention_mask"]).float().cpu()
-            scores.append(p_live)
-        return torch.cat(scores) if scores else torch.empty(0)
+                margin[found] = self.judgment_margin(inputs["input_ids"], inputs["pixel_values"],
+                                                     inputs["attention_mask"]).cpu()
+            margins.append(margin)
+        margin = torch.cat(margins) if margins else torch.empty(0)
+        p_live = p_live_from_margin(margin)
+        return (p_live, margin) if return_margin else p_live
 
     @torch.no_grad()
     def judge(
@@ -452,10 +475,12 @@ class IFASForConditionalGeneration(IFASPreTrainedModel, GenerationMixin):
         word, so the text always explains the decision that was made. With the processor's `face_crop` the model
         sees the largest face (``face_box`` in the image's pixels, ``num_faces`` found); an image without a face
         gets ``error`` "no face found", ``p_live`` None and ``is_live`` False (a ValueError naming it when
-        `strict`). ``face_box`` and ``num_faces`` are None when no face crop is applied.
+        `strict`). ``face_box`` and ``num_faces`` are None when no face crop is applied. ``margin`` is the Yes/No
+        logit margin (P(live) = sigmoid(margin)).
 
         >>> model.judge(processor, ["face.jpg"])[0]  # doctest: +SKIP
-        {'judgment': 'No', 'is_live': False, 'p_live': 0.03, 'explanation': 'The face is printed on paper ...',
+        {'judgment': 'No', 'is_live': False, 'p_live': 0.03, 'margin': -3.48,
+         'explanation': 'The face is printed on paper ...',
          'face_box': [181.2, 58.9, 268.4, 172.0], 'num_faces': 1, 'error': None}
         """
         images, batch_size = as_image_list(images), check_batch_size(batch_size)
@@ -470,7 +495,7 @@ class IFASForConditionalGeneration(IFASPreTrainedModel, GenerationMixin):
             for face in faces:
                 box = None if face.box is None else [float(v) for v in face.box]
                 if face.image is None:
-                    answer = {"judgment": None, "is_live": False, "p_live": None, "explanation": ""}
+                    answer = {"judgment": None, "is_live": False, "p_live": None, "margin": None, "explanation": ""}
                 else:
                     answer = next(answers)
                 results.append({**answer, "face_box": box, "num_faces": face.num_faces, "error": face.error})
@@ -481,7 +506,8 @@ class IFASForConditionalGeneration(IFASPreTrainedModel, GenerationMixin):
         live_id, spoof_id = self.judgment_token_ids()
         live_word, spoof_word = self.config.judgment_words
         inputs = processor.prepare_inputs(crops, question=question, crop_faces=False).to(self.device)
-        p_live = self.score_inputs(inputs["input_ids"], inputs["pixel_values"], inputs["attention_mask"])
+        margin = self.judgment_margin(inputs["input_ids"], inputs["pixel_values"], inputs["attention_mask"])
+        p_live = p_live_from_margin(margin)
         is_live = p_live >= threshold
         judgment_ids = torch.where(is_live, live_id, spoof_id).to(inputs["input_ids"].dtype).unsqueeze(1)
         generated = self.generate(
@@ -500,9 +526,10 @@ class IFASForConditionalGeneration(IFASPreTrainedModel, GenerationMixin):
                 "judgment": live_word if live else spoof_word,
                 "is_live": bool(live),
                 "p_live": float(score),
+                "margin": float(logit_margin),
                 "explanation": text.lstrip(" .:,").strip(),
             }
-            for live, score, text in zip(is_live.tolist(), p_live.tolist(), texts)
+            for live, score, logit_margin, text in zip(is_live.tolist(), p_live.tolist(), margin.tolist(), texts)
         ]
 
 

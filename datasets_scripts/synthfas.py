@@ -41,7 +41,7 @@ from datasets import Dataset, DatasetDict, concatenate_datasets, load_from_disk
 from tqdm import tqdm
 
 from datasets_scripts.contract import FEATURES, LABEL_LIVE, LABEL_SPOOF, check_dataset, make_record
-from datasets_scripts.synth.domains import DOMAINS, domain_by_name
+from datasets_scripts.synth.domains import DOMAINS, EXTRA_DOMAINS, domain_by_name
 from datasets_scripts.synth.faces import load_sources
 from datasets_scripts.synth.videos import ATTACKS, VideoPlan, render_video
 
@@ -86,7 +86,7 @@ def plan_domain(
     if unknown:
         raise ValueError(f"mix names unknown attack types {sorted(unknown)}; SynthFAS makes {ATTACKS}")
     n_videos = math.ceil(per_domain / frames_per_video)
-    domain_index = [d.name for d in DOMAINS].index(domain)
+    domain_index = [d.name for d in DOMAINS + EXTRA_DOMAINS].index(domain)
     n_sources = len(load_sources())
     plans, video = [], 0
     for attack, count in _largest_remainder(n_videos, mix).items():
@@ -258,7 +258,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--size", type=int, default=224, help="square image side in pixels")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--frames_per_video", type=int, default=2)
-    parser.add_argument("--domains", help="comma-separated subset of " + ",".join(d.name for d in DOMAINS))
+    parser.add_argument("--domains", help="comma-separated subset of " + ",".join(d.name for d in DOMAINS + EXTRA_DOMAINS))
     parser.add_argument("--preview", help="also write a contact-sheet PNG here (e.g. outputs/synthfas.png)")
     args = parser.parse_args(argv)
     if not args.out and not args.preview:

@@ -19,8 +19,9 @@ Conventions (every number below follows them):
   distinct observed scores (plus +inf, "accept nothing"); AUC = ``roc_auc_score`` (ties count one half).
 * EER: where the linearly interpolated ROC crosses FNR = FPR. EER threshold: the observed score whose ROC point
   has the smallest |FNR - FPR|; on a tie the higher (stricter) threshold wins. It is never +inf.
-* HTER (headline, key ``hter``): at a threshold chosen on a DEV set (``choose_threshold`` = the dev set's EER
-  threshold) or given as ``dev_threshold``. With no dev information it is None: the test threshold is never
+* HTER (headline, key ``hter``): at a threshold chosen on a DEV set (``choose_threshold``: the dev set's EER
+  threshold moved to the log-odds middle of the gap to the next lower dev score, so every dev decision is the
+  same) or given as ``dev_threshold``. With no dev information it is None: the test threshold is never
   used silently.
 * Oracle HTER (key ``hter_oracle``): HTER at the TEST set's own EER threshold, the FLIP/SAFAS convention;
   optimistic, reported only for comparison with those papers. It equals the EER up to the ROC's step size.
@@ -188,12 +189,45 @@ def equal_error_rate(scores, labels) -> tuple[float, float]:
     return eer, threshold
 
 
+def _log_odds(p: np.ndarray) -> np.ndarray:
+    p = np.clip(p, np.nextafter(0.0, 1.0), np.nextafter(1.0, 0.0))
+    return np.log(p) - np.log1p(-p)
+
+
+def gap_midpoint(upper: float, lower: float) -> float:
+    """A threshold strictly inside the gap between two observed scores ``lower < upper``, so that ``>=`` decides
+    every observed score as ``upper`` would: the log-odds midpoint for probabilities (the midpoint of the Yes/No
+    logit margins, so a live face below P(live) saturation is not rejected), else the plain midpoint.
+
+    >>> round(gap_midpoint(0.9, 0.1), 12), gap_midpoint(4.0, 2.0)
+    (0.5, 3.0)
+    >>> 0.0 < gap_midpoint(1.0, 0.0) < 1.0
+    True
+    """
+    if 0.0 <= lower < upper <= 1.0:
+        mid = float(_log_odds(np.array([upper, lower])).mean())
+        candidate = float(1.0 / (1.0 + np.exp(-mid)))
+    else:
+        candidate = (upper + lower) / 2
+    return candidate if lower < candidate <= upper else upper
+
+
 def choose_threshold(dev_scores, dev_labels, dev_video_ids=None, dev_datasets=None) -> float:
-    """The operating threshold: the EER threshold of a dev set (video level when ``dev_video_ids`` is given; videos
-    are ``(dataset, video_id)`` when ``dev_datasets`` is given too)."""
+    """The operating threshold of a dev set (video level when ``dev_video_ids`` is given; videos are
+    ``(dataset, video_id)`` when ``dev_datasets`` is given too): its EER threshold, moved to the middle of the gap
+    below it (``gap_midpoint`` with the next lower dev score), which decides every dev sample the same way but sits
+    between the classes rather than on the lowest accepted score. Scores that are probabilities give a threshold
+    strictly inside (0, 1).
+
+    >>> choose_threshold([0.999, 0.99, 0.2, 0.1], [0, 0, 1, 1]) == gap_midpoint(0.99, 0.2)
+    True
+    """
     if dev_video_ids is not None:
         dev_scores, dev_labels, _, _ = aggregate_by_video(dev_scores, dev_labels, dev_video_ids, datasets=dev_datasets)
-    return equal_error_rate(dev_scores, dev_labels)[1]
+    scores, labels = _as_scores_labels(dev_scores, dev_labels, "choose_threshold")
+    threshold = equal_error_rate(scores, labels)[1]
+    below = scores[scores < threshold]
+    return gap_midpoint(threshold, float(below.max())) if below.size else threshold
 
 
 def tpr_at_fpr(scores, labels, max_fpr: float) -> float:

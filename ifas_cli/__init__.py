@@ -2,6 +2,7 @@
 and ``ifas demo`` run the existing entry points (evaluate_fas.py, datasets_scripts/build.py, demo.py) unchanged.
 
     ifas predict outputs/ifas photos/ clip.mp4 --explain --out results.jsonl
+    ifas adapt outputs/ifas --live my/live --spoof print=my/prints --out outputs/ifas-adapted
     ifas evaluate --model outputs/ifas --protocol OCI_to_M --data_root data --out reports/oci_m
     ifas build --help
     ifas demo --tiny --out outputs/demo_tiny
@@ -15,6 +16,7 @@ import sys
 # command -> (module whose main(argv) it runs, one-line help)
 COMMANDS = {
     "predict": ("ifas_cli.predict", "P(live), decision and face box per image, folder or video (JSON lines)"),
+    "adapt": ("ifas_cli.adapt", "fine-tune a checkpoint on a few of your own captures, with a before/after report"),
     "evaluate": ("evaluate_fas", "evaluate a checkpoint on datasets or a protocol (evaluate_fas.py)"),
     "build": ("datasets_scripts.build", "build a contract dataset from a corpus (datasets_scripts/build.py)"),
     "demo": ("demo", "the end-to-end demo (demo.py)"),

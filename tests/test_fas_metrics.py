@@ -5,6 +5,8 @@ from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+import math  # noqa: E402
+
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
@@ -175,7 +177,8 @@ def test_video_level_keys_videos_on_dataset_and_id_and_keeps_species():
     dev = compute_fas_metrics(scores, labels, video_ids=videos, datasets=datasets, video_level=True,
                               dev_predictions=[0.8, 0.8, 0.3, 0.3], dev_references=[0, 0, 1, 1],
                               dev_video_ids=["v1"] * 4, dev_datasets=["a", "a", "b", "b"])
-    assert dev["threshold"] == 0.8
+    # The dev EER threshold 0.8 moves to the log-odds middle of the gap down to 0.3 (same dev decisions).
+    assert dev["threshold"] == pytest.approx(1 / (1 + math.exp(-(math.log(0.8 / 0.2) + math.log(0.3 / 0.7)) / 2)))
 
 
 def test_video_aggregation_rejects_mixed_videos_and_missing_ids():
@@ -190,10 +193,12 @@ def test_video_aggregation_rejects_mixed_videos_and_missing_ids():
 
 def test_dev_set_threshold_is_the_dev_eer_threshold_and_absent_without_dev():
     dev_scores, dev_labels = [0.95, 0.7, 0.65, 0.3], [0, 0, 1, 1]
-    assert choose_threshold(dev_scores, dev_labels) == 0.7
+    # EER threshold 0.7, moved to the log-odds middle of the gap down to the next dev score, 0.65: ~0.6757.
+    expected = 1 / (1 + math.exp(-(math.log(0.7 / 0.3) + math.log(0.65 / 0.35)) / 2))
+    assert choose_threshold(dev_scores, dev_labels) == pytest.approx(expected) and 0.65 < expected < 0.7
     m = compute_fas_metrics(KNOWN_SCORES, KNOWN_LABELS, dev_predictions=dev_scores, dev_references=dev_labels)
-    assert m["threshold"] == 0.7 and m["threshold_source"] == "dev_set"
-    assert m["hter"] == pytest.approx((0.25 + 0.5) / 2)  # spoofs >= 0.7: one of four; live < 0.7: two of four
+    assert m["threshold"] == pytest.approx(expected) and m["threshold_source"] == "dev_set"
+    assert m["hter"] == pytest.approx((0.25 + 0.5) / 2)  # spoofs >= 0.676: one of four; live below: two of four
     none = compute_fas_metrics(KNOWN_SCORES, KNOWN_LABELS)
     assert none["threshold"] is None and none["hter"] is None and none["acer"] is None and none["apcer_per_species"] == {}
     assert none["hter_oracle"] == pytest.approx(0.25)

@@ -1,5 +1,7 @@
-"""Calibration: the operating threshold is the dev set's EER threshold computed by hand, never the target's own, and
-the target's HTER is taken at it."""
+"""Calibration: the operating threshold is the dev set's EER threshold computed by hand (moved to the log-odds middle
+of the gap below it), never the target's own, and the target's HTER is taken at it."""
+
+import math
 
 import numpy as np
 import pytest
@@ -19,6 +21,14 @@ def hand_eer_threshold(scores, labels):
         if best is None or gap < best[0]:
             best = (gap, t)
     return best[1]
+
+
+def hand_operating_threshold(scores, labels):
+    """The dev EER threshold moved to the log-odds midpoint between it and the next lower dev score."""
+    threshold = hand_eer_threshold(scores, labels)
+    lower = max(s for s in scores if s < threshold)
+    logit = lambda p: math.log(p / (1 - p))  # noqa: E731
+    return 1 / (1 + math.exp(-(logit(threshold) + logit(lower)) / 2))
 
 
 def hand_hter(scores, labels, threshold):
@@ -44,7 +54,7 @@ def test_threshold_is_the_dev_eer_threshold_and_hter_is_taken_there(setting, tmp
     assert dev_threshold != pytest.approx(target_threshold, abs=1e-6)  # a threshold taken from the target shows
     results = evaluate(model, processor, {"target": data["train"]}, dev=data["dev"], out_dir=tmp_path)
     assert results["threshold_source"] == "dev_set"
-    assert results["threshold"] == pytest.approx(dev_threshold, abs=1e-6)
+    assert results["threshold"] == pytest.approx(hand_operating_threshold(scores["dev"], labels["dev"]), abs=1e-9)
     target = results["targets"]["target"]
     assert target["hter"] == pytest.approx(hand_hter(scores["train"], labels["train"], results["threshold"]))
     assert target["eer_threshold"] == pytest.approx(target_threshold, abs=1e-6)
@@ -59,6 +69,6 @@ def test_a_dev_set_overrides_the_checkpoint_threshold_which_serves_without_one(s
         assert model.config.threshold == 0.123  # evaluate leaves the model unchanged
     finally:
         model.config.threshold = None
-    assert with_dev["threshold"] == pytest.approx(hand_eer_threshold(scores["dev"], labels["dev"]), abs=1e-6)
+    assert with_dev["threshold"] == pytest.approx(hand_operating_threshold(scores["dev"], labels["dev"]), abs=1e-9)
     assert without["threshold"] == 0.123 and without["threshold_source"] == "dev_threshold"
     assert without["targets"]["target"]["hter"] == pytest.approx(hand_hter(scores["train"], labels["train"], 0.123))

@@ -198,9 +198,41 @@ DOMAINS = (
 )
 
 
+# A user's own camera, unlike every domain above: a grey (nearly monochrome), low-light, noisy webcam with coarse
+# JPEG, a coarse-screen newsprint-like laser and a dye inkjet, and a large TV panel and an e-reader-sized OLED that no
+# other domain has. Not part of the default corpus (`DOMAINS`): `make demo` never sees it; `bench/bench_adapt.py`
+# builds it to measure `ifas adapt`.
+NEW_CAMERA = Domain(
+    name="synth_webcam",
+    camera=CameraModel(
+        name="grey_lowlight_webcam", sensor_px=144, lens_blur=(0.8, 1.3), read_noise=0.03, shot_gain=0.012,
+        awb_adaptation=0.5, awb_bias=(1.0, 1.0, 1.0), saturation=0.15, contrast=0.05, chroma_denoise=3.0,
+        sharpen=0.0, vignetting=0.45, jpeg_quality=(35, 50), exposure=0.09,
+    ),
+    printer=PrinterModel(
+        name="newsprint_laser", screening="am", cell_px=(4.0, 6.0), paper_white=(0.80, 0.79, 0.74),
+        ink_black=0.12, paper_scatter=2.0, paper_texture=0.08, glossy=False, banding=0.05,
+    ),
+    screen=ScreenModel(
+        name="living_room_tv", layout="rgb_stripe", pitch=(2.4, 3.4), gamma=(2.3, 2.6), white_kelvin=(9000, 11000),
+        black_level=0.04, saturation=1.4, brightness=(1.3, 2.2), pwm_banding=0.6, fill=0.6,
+    ),
+    room_kelvin=(2400, 3000),
+    second_printer=PrinterModel(
+        name="dye_inkjet_photo", screening="fm", cell_px=(0.8, 0.8), paper_white=(0.95, 0.94, 0.90),
+        ink_black=0.02, paper_scatter=0.4, paper_texture=0.01, glossy=True, banding=0.0,
+    ),
+    second_screen=ScreenModel(
+        name="oled_tablet_dim", layout="pentile", pitch=(1.6, 2.2), gamma=(2.4, 2.8), white_kelvin=(5000, 5800),
+        black_level=0.001, saturation=0.8, brightness=(0.4, 0.7), pwm_banding=0.7, fill=0.35,
+    ),
+)
+EXTRA_DOMAINS = (NEW_CAMERA,)
+
+
 def domain_by_name(name: str) -> Domain:
-    """Return the domain called `name`; raise `KeyError` listing the known domains otherwise."""
-    for domain in DOMAINS:
+    """Return the domain called `name` (a default or an extra domain); raise `KeyError` listing them otherwise."""
+    for domain in DOMAINS + EXTRA_DOMAINS:
         if domain.name == name:
             return domain
-    raise KeyError(f"unknown SynthFAS domain {name!r}; known: {[d.name for d in DOMAINS]}")
+    raise KeyError(f"unknown SynthFAS domain {name!r}; known: {[d.name for d in DOMAINS + EXTRA_DOMAINS]}")
