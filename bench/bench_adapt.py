@@ -160,7 +160,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     out = Path(args.out)
     rows = new_camera(out, args.per_domain)
     model = IFASForConditionalGeneration.from_pretrained(args.checkpoint).eval().requires_grad_(False)
-    processor = IFASProcessor.from_pretrained(args.checkpoint)
+    processor = IFASProcessor.from_pretrained(args.checkpoint, trust_remote_code=True)
     cache = VisionFeatureCache()
     cache.attach(model)
     scores = model.score(processor, list(rows["image"]), crop_faces=False).tolist()

@@ -59,7 +59,7 @@ def test_ifas_adapt_subprocess_writes_a_checkpoint_and_a_report_without_touching
     # The threshold is the operating threshold of the adapted model's scores on the adaptation part, recomputed here.
     from processing_ifas import IFASProcessor
 
-    processor = IFASProcessor.from_pretrained(str(out))
+    processor = IFASProcessor.from_pretrained(str(out), trust_remote_code=True)
     paths = sorted(adaptation)
     scores = model.score(processor, paths, crop_faces=False).tolist()
     labels = [0 if Path(p).parent.parent == live else 1 for p in paths]
