@@ -3,8 +3,8 @@ it never trained on.
 
 The captures are cropped with the checkpoint's own face rule, split into an adaptation part and a check part (whole
 sub-folders held out; or a check set given explicitly), and the model is fine-tuned on the adaptation part with the
-package's training path (`train_sft.build_trainer`: L-LM loss, LoRA on the LLM, the connector at a low rate, the
-frozen tower's features cached) and concise per-family captions, so it still answers and explains. The threshold is
+package's training path (`train_sft.build_trainer`: a connector warm start on the captures, then the L-LM loss with
+LoRA on the LLM and the connector at a low rate, the frozen tower's features cached) and concise per-family captions, so it still answers and explains. The threshold is
 set from the adaptation part only (`fas_metrics.choose_threshold` on its scores after training); the check part
 never trains and never sets the threshold. The result is a complete checkpoint (AutoModel, pipeline,
 `ifas predict`) with `adapt_report.md`, `adapt_report.json`, `adapt_split.json` and histograms beside it.
@@ -86,7 +86,8 @@ def _metrics(margins: Sequence[float], rows: Sequence[dict], threshold: float) -
 
 
 def training_arguments(checkpoint: str, data_path: str, out: str, *, max_steps: int, batch_size: int,
-                       learning_rate: float, lora_r: int, seed: int, device: str) -> list[str]:
+                       learning_rate: float, lora_r: int, seed: int, device: str, warm_start_steps: int = 0
+                       ) -> list[str]:
     """`train_sft.py` arguments of an adaptation run (the demo recipe's LoRA and loss, no connector re-initialisation)."""
     args = {
         "model_name_or_path": checkpoint, "dataset_path": data_path, "output_dir": out, "seed": seed,
@@ -95,7 +96,7 @@ def training_arguments(checkpoint: str, data_path: str, out: str, *, max_steps: 
         "lr_scheduler_type": "constant_with_warmup", "warmup_steps": max(1, max_steps // 10), "judgment_weight": 0.7,
         "freeze_vision_tower": "true", "cache_vision_features": "true", "use_peft": "true", "lora_r": lora_r,
         "lora_alpha": 2 * lora_r, "lora_dropout": 0.0, "logging_steps": max(1, max_steps // 10),
-        "use_cpu": str(device == "cpu").lower(),
+        "use_cpu": str(device == "cpu").lower(), "warm_start_connector_steps": warm_start_steps,
     }
     return [item for key, value in args.items() for item in (f"--{key}", str(value))]
 
@@ -119,13 +120,16 @@ def adapt(
     seed: int = 0,
     device: str = "cpu",
     crop_faces: bool = True,
+    warm_start_steps: int = 100,
     vision_cache: VisionFeatureCache | None = None,
 ) -> dict:
     """Adapt `checkpoint` to the user's captures; write the adapted checkpoint and its report into `out` (a new or
     empty folder). `spoof` maps an attack family (`print`, `replay`, `mask`, `paper_mask`, ..., or `other`) to paths.
     `check_live`/`check_spoof` give the check part explicitly (then nothing is held out of `live`/`spoof`).
-    `crop_faces=False`: the captures are face crops already. `vision_cache`: a `VisionFeatureCache` of the same
-    frozen tower to share between runs. Returns the report (also `out/adapt_report.json`)."""
+    `crop_faces=False`: the captures are face crops already. `warm_start_steps`: first train the connector with a
+    temporary live/attack-type probe on the adaptation captures (`train_sft --warm_start_connector_steps`, seconds;
+    0 = off). `vision_cache`: a `VisionFeatureCache` of the same frozen tower to share between runs. Returns the
+    report (also `out/adapt_report.json`)."""
     started = time.time()
     import train_sft
 
@@ -159,15 +163,15 @@ def adapt(
     before_threshold = model.decision_threshold()
     before_margins = _margins(model, processor, check_rows, batch_size)
     before = _metrics(before_margins, check_rows, before_threshold) | {"margins": before_margins}
-    del model
 
     budget = TimeBudget(started + TRAINING_SHARE_OF_BUDGET * max_minutes * 60)
     with tempfile.TemporaryDirectory(prefix="ifas-adapt-") as work:
+        del model
         DatasetDict({"train": _rows_dataset(train_rows)}).save_to_disk(f"{work}/data")
         parser = train_sft.TrlParser((train_sft.IFASScriptArguments, train_sft.IFASSFTConfig, train_sft.ModelConfig))
         arguments = parser.parse_args_and_config(args=training_arguments(
             checkpoint, f"{work}/data", str(out), max_steps=max_steps, batch_size=batch_size,
-            learning_rate=learning_rate, lora_r=lora_r, seed=seed, device=device))
+            learning_rate=learning_rate, lora_r=lora_r, seed=seed, device=device, warm_start_steps=warm_start_steps))
         trainer = train_sft.build_trainer(*arguments, vision_cache=cache)
         trainer.add_callback(budget)
         trainer.train()
@@ -200,6 +204,7 @@ def adapt(
         },
         "unusable": train_problems + check_problems,
         "training": {"steps": steps, "max_steps": max_steps, "stopped_by_time_budget": budget.stopped_early,
+                     "warm_start_connector_steps": warm_start_steps,
                      "batch_size": batch_size, "learning_rate": learning_rate, "lora_r": lora_r},
         "threshold_before": before_threshold, "threshold": threshold,
         "before": before, "after": after,

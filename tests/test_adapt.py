@@ -104,3 +104,4 @@ def test_unknown_family_and_missing_checkpoint_are_named(captures, tmp_path):
     assert run.returncode == 2 and "unknown attack family 'poster'" in run.stderr
     with pytest.raises(FileNotFoundError, match="nope: no such checkpoint folder"):
         adapt(tmp_path / "nope", [live], {"print": [prints]}, tmp_path / "o")
+
