@@ -443,8 +443,8 @@ def calibrate_checkpoint(checkpoint_dir: str | Path, threshold: float) -> Path:
     path = Path(checkpoint_dir) / "config.json"
     if not path.is_file():
         raise ValueError(f"{checkpoint_dir}: not a local checkpoint folder (no config.json) for the threshold")
-    if not math.isfinite(threshold) or not 0.0 <= threshold <= 1.0:
-        raise ValueError(f"threshold {threshold!r} is not a probability in [0, 1]")
+    if not math.isfinite(threshold) or not 0.0 < threshold < 1.0:
+        raise ValueError(f"threshold {threshold!r} is not a probability strictly between 0 and 1")
     try:
         config = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as error:
@@ -522,10 +522,11 @@ def judge_video(
 
 
 def load_model(path: str, device: str, dtype: str) -> tuple[IFASForConditionalGeneration, IFASProcessor]:
-    """The checkpoint at `path` (folder or Hub id) on `device`, in eval mode."""
-    model = IFASForConditionalGeneration.from_pretrained(path, dtype=getattr(torch, dtype))
-    processor = IFASProcessor.from_pretrained(path, trust_remote_code=True)
-    return model.to(device).eval(), processor
+    """The checkpoint at `path` (folder or Hub id) on `device`, in eval mode, validated
+    (`ifas_infer.checkpoint.load_checkpoint`: a `ValueError` naming the file it cannot trust)."""
+    from ifas_infer.checkpoint import load_checkpoint
+
+    return load_checkpoint(path, device, dtype)
 
 
 def _parser() -> argparse.ArgumentParser:
