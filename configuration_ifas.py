@@ -16,6 +16,11 @@ AUTO_MAP = {
     "AutoModelForImageTextToText": "modeling_ifas.IFASForConditionalGeneration",
     "AutoProcessor": "processing_ifas.IFASProcessor",
 }
+# `pipeline("image-text-to-text", model=CHECKPOINT, trust_remote_code=True)` builds I-FAS's strict-decoding pipeline
+CUSTOM_PIPELINES = {
+    "image-text-to-text": {"impl": "processing_ifas.IFASImageTextToTextPipeline",
+                           "pt": ["AutoModelForImageTextToText"], "type": "multimodal"},
+}
 
 
 def _sub_config(config, default_model_type: str, **defaults) -> PretrainedConfig:
@@ -159,6 +164,7 @@ class IFASConfig(PretrainedConfig):
             tie_word_embeddings = bool(getattr(self.text_config, "tie_word_embeddings", False))
         kwargs.pop("image_seq_length", None)  # always derived from the GAC and vision settings
         kwargs["auto_map"] = {**AUTO_MAP, **(kwargs.get("auto_map") or {})}
+        kwargs["custom_pipelines"] = {**CUSTOM_PIPELINES, **(kwargs.get("custom_pipelines") or {})}
         super().__init__(tie_word_embeddings=tie_word_embeddings, **kwargs)
 
     @property

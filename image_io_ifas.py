@@ -10,7 +10,7 @@ closed:
   with truncated images refused. A bit flip that leaves a syntactically valid bitstream cannot be seen by any
   decoder and is not caught;
 - pixels that carry no picture are an error: a float image with a NaN or infinite value, an image whose alpha is 0
-  everywhere (fully transparent), a mode that has no RGB conversion (named);
+  everywhere (fully transparent);
 - the EXIF orientation is applied (`ImageOps.exif_transpose`), so a phone photo is scored upright, as the
   builders store it;
 - any mode is converted to RGB (`to_rgb`: 16/32-bit and float grey rescaled, premultiplied alpha ("La", "RGBa")
@@ -109,8 +109,8 @@ def to_rgb(image: Image.Image) -> Image.Image:
 
 
 def check_pixels(image: Image.Image, what: str) -> None:
-    """Raise `ValueError` naming `what` for pixels that carry no picture: a mode with no RGB conversion, a float
-    image with any NaN or infinite value (one would blank the rescaled image), alpha 0 everywhere.
+    """Raise `ValueError` naming `what` for pixels that carry no picture: a float image with any NaN or infinite
+    value (one would blank the rescaled image), alpha 0 everywhere.
 
     >>> check_pixels(Image.new("RGBA", (8, 8)), "face.png")
     Traceback (most recent call last):
@@ -130,13 +130,6 @@ def check_pixels(image: Image.Image, what: str) -> None:
         alpha = image.getchannel("A") if image.mode != "P" else image.convert("RGBA").getchannel("A")
         if alpha.getextrema()[1] == 0:
             raise ValueError(f"{what}: fully transparent (alpha is 0 in every pixel): there is no picture to judge")
-        return
-    if image.mode not in ("RGB", "L", "P", "1", "CMYK", "YCbCr", "I", "I;16", "I;16B", "I;16L", "I;16N", "RGBX"):
-        try:
-            image.convert("RGB")
-        except ValueError:
-            raise ValueError(f"{what}: image mode {image.mode!r} has no RGB conversion; convert it to 'RGB' "
-                             f"first") from None
 
 
 def _check_size(image: Image.Image, what: str, max_pixels: int) -> None:

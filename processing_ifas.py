@@ -3,7 +3,7 @@ template (every message checked by `validation_ifas`) and the fixed-question pro
 
 import dataclasses
 
-from transformers import BatchFeature, ProcessorMixin
+from transformers import BatchFeature, ImageTextToTextPipeline, ProcessorMixin
 
 try:
     from .configuration_ifas import DEFAULT_JUDGMENT_WORDS, DEFAULT_QUESTION
@@ -242,6 +242,30 @@ class IFASProcessor(ProcessorMixin):
         return self.tokenizer.decode(*args, **kwargs)
 
 
+class IFASImageTextToTextPipeline(ImageTextToTextPipeline):
+    """`pipeline("image-text-to-text", model=CHECKPOINT, trust_remote_code=True)` for I-FAS checkpoints (their config's
+    `custom_pipelines`): images given beside a text (no chat) are decoded by `load_image` (strict; an image URL only
+    with `timeout=` seconds) instead of transformers' plain Pillow loader, which decodes corrupt JPEG scans and
+    fetches URLs without a time limit; `timeout=` also reaches the image blocks of a chat. A pipeline built from
+    objects gets it with `pipeline(..., model=model, processor=processor, pipeline_class=IFASImageTextToTextPipeline)`.
+    """
+
+    def preprocess(self, inputs=None, timeout=None, continue_final_message=None, **processing_kwargs):
+        if isinstance(inputs, dict) and inputs.get("images") is not None:
+            images = inputs["images"]
+            if isinstance(images, (list, tuple)):
+                images = [[load_image(image, url_timeout=timeout) for image in item] if isinstance(item, (list, tuple))
+                          else load_image(item, url_timeout=timeout) for item in images]
+            else:
+                images = load_image(images, url_timeout=timeout)
+            inputs = {**inputs, "images": images}
+        elif timeout is not None:
+            processor_kwargs = dict(processing_kwargs.pop("processor_kwargs", None) or {})
+            processing_kwargs["processor_kwargs"] = {**processor_kwargs, "url_timeout": timeout}
+        return super().preprocess(inputs, timeout=timeout, continue_final_message=continue_final_message,
+                                  **processing_kwargs)
+
+
 def _in_input_pixels(face, image):
     """`face` with its box in the input's pixels when `load_image` decoded `image` reduced (large photos)."""
     divisor = image.info.get("ifas_reduction", 1)
@@ -252,4 +276,4 @@ def _in_input_pixels(face, image):
 
 IFASProcessor.register_for_auto_class("AutoProcessor")
 
-__all__ = ["IFASProcessor", "load_image", "to_rgb", "CHAT_TEMPLATE", "MAX_IMAGE_PIXELS"]
+__all__ = ["IFASProcessor", "IFASImageTextToTextPipeline", "load_image", "to_rgb", "CHAT_TEMPLATE", "MAX_IMAGE_PIXELS"]
