@@ -4,6 +4,7 @@ runs it: `ifas predict CKPT photo.png` in a subprocess (non-zero exit, the messa
 `AutoModel.from_pretrained(..., trust_remote_code=True)` for the config."""
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -13,6 +14,7 @@ import torch
 from transformers import AutoModel
 
 from builders_fixtures import astronaut_face
+from evaluate_fas import load_model
 
 
 def predict(checkpoint, image) -> subprocess.CompletedProcess:
@@ -47,13 +49,26 @@ def test_threshold_outside_zero_one_is_refused_at_load(copy_of, threshold):
 def test_bad_checkpoints_are_refused_by_the_cli_naming_the_file(copy_of, tiny_model_and_processor, tmp_path):
     image = tmp_path / "face.png"
     astronaut_face(32).save(image)
-    model, processor = tiny_model_and_processor
-    live_id, spoof_id = processor.judgment_token_ids()
-
+    live_id, spoof_id = tiny_model_and_processor[1].judgment_token_ids()
     threshold = copy_of("threshold")
     edit_config(threshold, threshold=-0.2)
     swapped = copy_of("swapped")
     edit_config(swapped, judgment_token_ids=[spoof_id, live_id])
+    missing = tmp_path / "nonexistent"
+    cases = [
+        (threshold, rf"{threshold / 'config.json'}: invalid checkpoint config .*threshold must be None"),
+        (swapped, rf"config.judgment_token_ids \[{spoof_id}, {live_id}\] .* are not the tokenizer's ids "
+                  rf"\[{live_id}, {spoof_id}\] of judgment_words \['Yes', 'No'\]"),
+        (missing, rf"no such checkpoint folder: {missing}"),
+    ]
+    for checkpoint, message in cases:
+        result = predict(checkpoint, image)
+        assert result.returncode != 0, checkpoint
+        assert re.search(message, result.stderr), (checkpoint, result.stderr[-2000:])
+        assert "Repo id must" not in result.stderr
+
+
+def test_missing_or_corrupt_files_are_named_at_load(copy_of):
     no_weights = copy_of("no_weights")
     (no_weights / "model.safetensors").unlink()
     corrupt_weights = copy_of("corrupt_weights")
@@ -63,23 +78,17 @@ def test_bad_checkpoints_are_refused_by_the_cli_naming_the_file(copy_of, tiny_mo
     (corrupt_config / "config.json").write_text('{"model_type": "ifas", ')
     no_config = copy_of("no_config")
     (no_config / "config.json").unlink()
-    missing = tmp_path / "nonexistent"
     cases = [
-        (threshold, rf"{threshold / 'config.json'}: invalid checkpoint config .*threshold must be None"),
-        (swapped, rf"config.judgment_token_ids \[{spoof_id}, {live_id}\] .* are not the tokenizer's ids "
-                  rf"\[{live_id}, {spoof_id}\] of judgment_words \['Yes', 'No'\]"),
         (no_weights, rf"{no_weights}: no weights file \(model.safetensors\)"),
         (corrupt_weights, rf"{corrupt_weights / 'model.safetensors'}: corrupt or unreadable weights"),
         (corrupt_config, rf"{corrupt_config / 'config.json'}: invalid checkpoint config"),
         (no_config, rf"{no_config / 'config.json'}: no such file"),
-        (missing, rf"no such checkpoint folder: {missing}"),
     ]
     for checkpoint, message in cases:
-        result = predict(checkpoint, image)
-        assert result.returncode != 0, checkpoint
-        assert __import__("re").search(message, result.stderr), (checkpoint, result.stderr[-2000:])
-        assert "Repo id must" not in result.stderr
-    assert predict(copy_of("intact"), image).returncode == 0  # the same copy unedited loads and scores
+        with pytest.raises(ValueError, match=message):
+            load_model(str(checkpoint), "cpu", "float32")
+    model, _ = load_model(str(copy_of("intact")), "cpu", "float32")  # the same copy unedited loads
+    assert not model.training
 
 
 def test_swapped_judgment_ids_are_refused_where_model_and_processor_meet(tiny_model_and_processor):
