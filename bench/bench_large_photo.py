@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -71,6 +72,7 @@ def main(argv=None) -> str:
     parser.add_argument("--checkpoint", help="checkpoint folder with a face crop (default: a tiny random one)")
     parser.add_argument("--no-write", action="store_true", help="print the section, leave BENCHMARKS.md alone")
     args = parser.parse_args(argv)
+    load = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         checkpoint = args.checkpoint or tiny_face_crop_checkpoint(tmp / "tiny")
@@ -88,7 +90,8 @@ def main(argv=None) -> str:
             f"checkpoint, before the call. JPEGs above `DECODE_MAX_PIXELS` are decoded at 1/2 to 1/8 of their size "
             f"by libjpeg's DCT scaling (strict scan check included); PNGs are decoded whole, then reduced.\n\n"
             "| photo | judge time (s) | peak RSS (MiB) | RSS after loading (MiB) | result |\n|---|---|---|---|---|\n"
-            + "\n".join(rows) + f"\n\nMachine: {machine_line()}. Command: `.venv/bin/python bench/bench_large_photo.py"
+            + "\n".join(rows) + f"\n\nMachine: {machine_line()}; 1-minute load average {load:.1f} at the start (other jobs "
+            f"share the cores: times scale with it, memory does not). Command: `.venv/bin/python bench/bench_large_photo.py"
             f"{' --checkpoint ' + args.checkpoint if args.checkpoint else ''}`.")
     text = section("Large photos (50 MP): time and peak memory", body)
     print(text)
