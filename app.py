@@ -5,9 +5,11 @@ as a bar against the threshold, the decision and the explanation; videos are jud
     python app.py --checkpoint outputs/demo/checkpoint --port 7860     # http://127.0.0.1:7860
 
 The checkpoint is a local folder or a Hub id (the demo checkpoint by default); the decision uses its calibrated
-threshold (``config.threshold``, 0.5 while uncalibrated). The analysis functions work without gradio:
+threshold (``config.threshold``, 0.5 while uncalibrated). An uploaded file goes to `image_io_ifas.load_image` as it
+was uploaded (its bytes, never a copy decoded by the browser or by gradio), so an unreadable or corrupt file is
+refused with the reason, as everywhere else. The analysis functions work without gradio:
 
-    >>> shown = analyze_image(model, processor, Image.open("face.jpg"))  # doctest: +SKIP
+    >>> shown = analyze_image(model, processor, "face.jpg")  # doctest: +SKIP
     >>> shown.decision, shown.p_live, shown.face_box  # doctest: +SKIP
     ('live (Yes)', 0.93, [181.1, 62.2, 267.7, 172.1])
 """
@@ -58,7 +60,7 @@ def probability_bar(p_live: float | None, threshold: float, size: tuple[int, int
     width, height = size
     bar = Image.new("RGB", size, (230, 230, 230))
     draw = ImageDraw.Draw(bar)
-    if p_live is not None:
+    if p_live is not None and round(p_live * width) >= 1:  # P(live) = 0 (a confident spoof) leaves the bar empty
         colour = (46, 160, 67) if p_live >= threshold else (207, 34, 46)
         draw.rectangle([0, 0, round(p_live * width) - 1, height - 1], fill=colour)
     tick = min(round(threshold * width), width - 1)
@@ -76,10 +78,11 @@ def _decision(model, is_live: bool, p_live: float | None, error: str | None) -> 
 
 
 def analyze_image(model, processor, image, max_new_tokens: int = 48) -> Shown:
-    """Crop the face as the checkpoint expects, judge it and explain; no face is shown as "not live"."""
+    """Decode `image` (a path, bytes or PIL image) strictly, crop the face as the checkpoint expects, judge it and
+    explain; no face is shown as "not live". Raises `ValueError` naming an unreadable input."""
     from processing_ifas import load_image
 
-    image = load_image(image)
+    image = load_image(image)  # a large photo comes back reduced; face boxes are in the original's pixels
     face = processor.detect_faces([image], strict=False)[0]
     threshold = model.decision_threshold()
     if face.image is None:
@@ -87,7 +90,8 @@ def analyze_image(model, processor, image, max_new_tokens: int = 48) -> Shown:
                      None, None)
     answer = model.judge(processor, [face.image], max_new_tokens=max_new_tokens, crop_faces=False)[0]
     box = None if face.box is None else [float(v) for v in face.box]
-    return Shown(draw_box(image, box), face.image, probability_bar(answer["p_live"], threshold),
+    shown_box = None if box is None else [v / image.info.get("ifas_reduction", 1) for v in box]
+    return Shown(draw_box(image, shown_box), face.image, probability_bar(answer["p_live"], threshold),
                  _decision(model, answer["is_live"], answer["p_live"], None), answer["explanation"], answer["p_live"],
                  box)
 
@@ -112,6 +116,14 @@ def analyze_video(model, processor, path: str | Path, frames: str = "flip", max_
 def build_app(model, processor, title: str = "I-FAS face anti-spoofing"):
     """The gradio Blocks: an image tab (upload or webcam) and a video tab; API names ``/image`` and ``/video``."""
     import gradio as gr
+
+    class UploadedImage(gr.Image):
+        """`gr.Image` handing over the uploaded file's path untouched (gradio would open it with plain Pillow)."""
+
+        def preprocess(self, payload):
+            if payload is None or payload.path is None:
+                return super().preprocess(payload)
+            return payload.path
 
     def outputs(shown: Shown):
         return shown.annotated, shown.crop, shown.bar, shown.decision, shown.explanation
@@ -138,7 +150,7 @@ def build_app(model, processor, title: str = "I-FAS face anti-spoofing"):
         with gr.Row():
             with gr.Column():
                 with gr.Tab("Image"):
-                    image_in = gr.Image(sources=["upload", "webcam"], type="pil", label="Image")
+                    image_in = UploadedImage(sources=["upload", "webcam"], type="filepath", label="Image")
                     image_button = gr.Button("Analyze image", variant="primary")
                 with gr.Tab("Video"):
                     video_in = gr.Video(sources=["upload", "webcam"], label="Video")

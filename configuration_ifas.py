@@ -2,6 +2,11 @@
 
 from transformers import AutoConfig, PretrainedConfig
 
+try:
+    from .validation_ifas import check_threshold
+except ImportError:  # imported from the installed project rather than from a checkpoint's remote code
+    from validation_ifas import check_threshold
+
 DEFAULT_QUESTION = "Is this photo of a real person?"
 DEFAULT_JUDGMENT_WORDS = ("Yes", "No")
 NO_CLS_VISION_MODEL_TYPES = ("siglip_vision_model", "siglip2_vision_model")
@@ -10,6 +15,11 @@ AUTO_MAP = {
     "AutoModel": "modeling_ifas.IFASForConditionalGeneration",
     "AutoModelForImageTextToText": "modeling_ifas.IFASForConditionalGeneration",
     "AutoProcessor": "processing_ifas.IFASProcessor",
+}
+# `pipeline("image-text-to-text", model=CHECKPOINT, trust_remote_code=True)` builds I-FAS's strict-decoding pipeline
+CUSTOM_PIPELINES = {
+    "image-text-to-text": {"impl": "processing_ifas.IFASImageTextToTextPipeline",
+                           "pt": ["AutoModelForImageTextToText"], "type": "multimodal"},
 }
 
 
@@ -72,7 +82,7 @@ class IFASConfig(PretrainedConfig):
             The fixed question.
         threshold (`float`, *optional*):
             Operating threshold on P(live), set by calibration on a dev set; `None` until calibrated
-            (decisions then use 0.5).
+            (decisions then use 0.5). Must be finite and strictly between 0 and 1 (at 0 everything would be live).
 
     Example:
 
@@ -149,11 +159,12 @@ class IFASConfig(PretrainedConfig):
         self.judgment_token_ids = list(judgment_token_ids) if judgment_token_ids is not None else None
         self.new_token_ids = list(new_token_ids) if new_token_ids else None
         self.question = question
-        self.threshold = threshold
+        self.threshold = check_threshold(threshold)
         if tie_word_embeddings is None:
             tie_word_embeddings = bool(getattr(self.text_config, "tie_word_embeddings", False))
         kwargs.pop("image_seq_length", None)  # always derived from the GAC and vision settings
         kwargs["auto_map"] = {**AUTO_MAP, **(kwargs.get("auto_map") or {})}
+        kwargs["custom_pipelines"] = {**CUSTOM_PIPELINES, **(kwargs.get("custom_pipelines") or {})}
         super().__init__(tie_word_embeddings=tie_word_embeddings, **kwargs)
 
     @property

@@ -523,10 +523,11 @@ def judge_video(
 
 
 def load_model(path: str, device: str, dtype: str) -> tuple[IFASForConditionalGeneration, IFASProcessor]:
-    """The checkpoint at `path` (folder or Hub id) on `device`, in eval mode."""
-    model = IFASForConditionalGeneration.from_pretrained(path, dtype=getattr(torch, dtype))
-    processor = IFASProcessor.from_pretrained(path, trust_remote_code=True)
-    return model.to(device).eval(), processor
+    """The checkpoint at `path` (folder or Hub id) on `device`, in eval mode, validated
+    (`ifas_infer.checkpoint.load_checkpoint`: a `ValueError` naming the file it cannot trust)."""
+    from ifas_infer.checkpoint import load_checkpoint
+
+    return load_checkpoint(path, device, dtype)
 
 
 def _parser() -> argparse.ArgumentParser:

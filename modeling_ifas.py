@@ -24,10 +24,10 @@ from transformers.modeling_outputs import CausalLMOutputWithPast
 
 try:
     from .configuration_ifas import IFASConfig
-    from .validation_ifas import as_image_list, check_batch_size, check_question
+    from .validation_ifas import as_image_list, check_batch_size, check_checkpoint, check_prompt_length, check_question
 except ImportError:  # imported from the installed project rather than from a checkpoint's remote code
     from configuration_ifas import IFASConfig
-    from validation_ifas import as_image_list, check_batch_size, check_question
+    from validation_ifas import as_image_list, check_batch_size, check_checkpoint, check_prompt_length, check_question
 
 
 @dataclass
@@ -369,12 +369,17 @@ class IFASForConditionalGeneration(IFASPreTrainedModel, GenerationMixin):
     def generate(self, *args, **kwargs):
         """`GenerationMixin.generate`, plus: once `config.threshold` is calibrated, a generated Yes/No judgment
         follows the threshold (so `pipeline("image-text-to-text")` decides like `judge`). `judgment_decided=True`
-        (used by `judge`, whose prompt already ends with the decided word) leaves the continuation untouched."""
+        (used by `judge`, whose prompt already ends with the decided word) leaves the continuation untouched.
+        A prompt that with `max_new_tokens` exceeds the language model's context is refused, as in `judge`."""
         judgment_decided = kwargs.pop("judgment_decided", False)
         input_ids = kwargs.get("input_ids", args[0] if args else None)
         pixels = kwargs.get("pixel_values")
         self._require_image(input_ids, pixels if pixels is not None else kwargs.get("vision_patch_features"),
                             kwargs.get("inputs_embeds"))
+        if input_ids is not None:
+            length, new = input_ids.shape[1], int(kwargs.get("max_new_tokens") or 0)
+            check_prompt_length(length + new, self._context_limit(),
+                                f"the prompt takes {length} tokens (visual tokens included) and {new} to generate")
         if (self.config.threshold is not None and self.config.judgment_token_ids and input_ids is not None
                 and not judgment_decided):
             live_id, spoof_id = self.judgment_token_ids()
@@ -448,6 +453,7 @@ class IFASForConditionalGeneration(IFASPreTrainedModel, GenerationMixin):
         >>> p_live, margin = model.score(processor, ["face.jpg"], return_margin=True)  # doctest: +SKIP
         """
         images, batch_size = as_image_list(images), check_batch_size(batch_size)
+        check_checkpoint(self, processor)
         check_question(processor, question, self._context_limit())
         margins = []
         for start in range(0, len(images), batch_size):
@@ -484,6 +490,7 @@ class IFASForConditionalGeneration(IFASPreTrainedModel, GenerationMixin):
          'face_box': [181.2, 58.9, 268.4, 172.0], 'num_faces': 1, 'error': None}
         """
         images, batch_size = as_image_list(images), check_batch_size(batch_size)
+        check_checkpoint(self, processor)
         check_question(processor, question, self._context_limit(), reserved=1 + max_new_tokens)
         threshold = self.decision_threshold()
         results = []

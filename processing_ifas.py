@@ -1,7 +1,9 @@
 """I-FAS processor: images through `image_io_ifas.load_image` (strict decoding), `<image>` expansion, the chat
-template (user text checked by `validation_ifas`) and the fixed-question prompt."""
+template (every message checked by `validation_ifas`) and the fixed-question prompt."""
 
-from transformers import BatchFeature, ProcessorMixin
+import dataclasses
+
+from transformers import BatchFeature, ImageTextToTextPipeline, ProcessorMixin
 
 try:
     from .configuration_ifas import DEFAULT_JUDGMENT_WORDS, DEFAULT_QUESTION
@@ -87,11 +89,13 @@ class IFASProcessor(ProcessorMixin):
         if self.image_token_id is None or self.image_token_id == self.tokenizer.unk_token_id:
             raise ValueError(f"the tokenizer has no {image_token!r} token: add it as a special token first")
 
-    def __call__(self, images=None, text=None, crop_faces: bool = True, **kwargs) -> BatchFeature:
+    def __call__(self, images=None, text=None, crop_faces: bool = True, url_timeout: float | None = None,
+                 **kwargs) -> BatchFeature:
         """Tokenize `text` (one string or a list) with every `<image>` expanded, and process `images`
         (one image, a list, or one list per text), each cropped to its face by `face_crop` unless `crop_faces` is
-        False (images that are face crops already, e.g. training rows). Tokenizer kwargs (padding, padding_side,
-        truncation, ...) pass through; `return_tensors` applies to both."""
+        False (images that are face crops already, e.g. training rows). Image URLs are refused unless
+        `url_timeout` (seconds) is given. Tokenizer kwargs (padding, padding_side, truncation, ...) pass through;
+        `return_tensors` applies to both."""
         return_tensors = kwargs.pop("return_tensors", None)
         for key in ("images_kwargs", "text_kwargs", "videos_kwargs", "audio_kwargs", "common_kwargs"):
             kwargs.update(kwargs.pop(key, None) or {})
@@ -99,7 +103,7 @@ class IFASProcessor(ProcessorMixin):
         flat_images = self._flatten_images(images)
         data = {}
         if flat_images:
-            rgb = [load_image(image) for image in flat_images]
+            rgb = [load_image(image, url_timeout=url_timeout) for image in flat_images]
             if crop_faces and self.face_crop:
                 rgb = [find_face(image, self.face_crop, describe(source)).image
                        for image, source in zip(rgb, flat_images)]
@@ -210,7 +214,8 @@ class IFASProcessor(ProcessorMixin):
         the whole image when `face_crop` is None or `crop_faces` False). No face: ValueError naming the input when
         `strict`, else a `Face` whose image is None and error "no face found". Unreadable images always raise."""
         face_crop = self.face_crop if crop_faces else None
-        return [find_face(load_image(image), face_crop, describe(image), strict) for image in images]
+        return [_in_input_pixels(find_face(rgb, face_crop, describe(image), strict), rgb)
+                for image, rgb in ((image, load_image(image)) for image in images)]
 
     def judgment_token_ids(self) -> list[int]:
         """Ids of the live and spoof words as the first answer token, tokenized in context as training sees them
@@ -237,6 +242,38 @@ class IFASProcessor(ProcessorMixin):
         return self.tokenizer.decode(*args, **kwargs)
 
 
+class IFASImageTextToTextPipeline(ImageTextToTextPipeline):
+    """`pipeline("image-text-to-text", model=CHECKPOINT, trust_remote_code=True)` for I-FAS checkpoints (their config's
+    `custom_pipelines`): images given beside a text (no chat) are decoded by `load_image` (strict; an image URL only
+    with `timeout=` seconds) instead of transformers' plain Pillow loader, which decodes corrupt JPEG scans and
+    fetches URLs without a time limit; `timeout=` also reaches the image blocks of a chat. A pipeline built from
+    objects gets it with `pipeline(..., model=model, processor=processor, pipeline_class=IFASImageTextToTextPipeline)`.
+    """
+
+    def preprocess(self, inputs=None, timeout=None, continue_final_message=None, **processing_kwargs):
+        if isinstance(inputs, dict) and inputs.get("images") is not None:
+            images = inputs["images"]
+            if isinstance(images, (list, tuple)):
+                images = [[load_image(image, url_timeout=timeout) for image in item] if isinstance(item, (list, tuple))
+                          else load_image(item, url_timeout=timeout) for item in images]
+            else:
+                images = load_image(images, url_timeout=timeout)
+            inputs = {**inputs, "images": images}
+        elif timeout is not None:
+            processor_kwargs = dict(processing_kwargs.pop("processor_kwargs", None) or {})
+            processing_kwargs["processor_kwargs"] = {**processor_kwargs, "url_timeout": timeout}
+        return super().preprocess(inputs, timeout=timeout, continue_final_message=continue_final_message,
+                                  **processing_kwargs)
+
+
+def _in_input_pixels(face, image):
+    """`face` with its box in the input's pixels when `load_image` decoded `image` reduced (large photos)."""
+    divisor = image.info.get("ifas_reduction", 1)
+    if face.box is None or divisor == 1:
+        return face
+    return dataclasses.replace(face, box=tuple(v * divisor for v in face.box))
+
+
 IFASProcessor.register_for_auto_class("AutoProcessor")
 
-__all__ = ["IFASProcessor", "load_image", "to_rgb", "CHAT_TEMPLATE", "MAX_IMAGE_PIXELS"]
+__all__ = ["IFASProcessor", "IFASImageTextToTextPipeline", "load_image", "to_rgb", "CHAT_TEMPLATE", "MAX_IMAGE_PIXELS"]

@@ -41,7 +41,8 @@ def test_modes_are_converted_to_rgb(mode):
 
 def test_rgba_transparency_goes_to_black():
     image = Image.new("RGBA", (8, 8), (200, 10, 10, 0))
-    assert load_image(image).getpixel((1, 1)) == (0, 0, 0)
+    image.putpixel((0, 0), (200, 10, 10, 255))  # one opaque pixel: a picture, transparent elsewhere
+    assert load_image(image).getpixel((1, 1)) == (0, 0, 0) and load_image(image).getpixel((0, 0)) == (200, 10, 10)
 
 
 @pytest.mark.parametrize(
