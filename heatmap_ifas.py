@@ -160,3 +160,19 @@ def overlay(image: Image.Image, heatmap, box, alpha: float = 0.5) -> Image.Image
     scaled = Image.fromarray((np.clip(values, 0, 1) * 255).astype(np.uint8)).resize(crop.size, Image.Resampling.BILINEAR)
     colours = Image.fromarray(_colour(np.asarray(scaled, dtype=np.float32) / 255.0))
     return Image.blend(crop, colours, alpha)
+
+
+def overlay_panel(crop: Image.Image, answer: dict) -> Image.Image:
+    """The image the model saw, beside its judgment map and its explanation map (one RGB strip).
+
+    >>> answer = {"heatmap": [[1.0]], "explanation_heatmap": [[0.0]], "heatmap_box": [0, 0, 8, 8]}
+    >>> overlay_panel(Image.new("RGB", (8, 8)), answer).size
+    (24, 8)
+    """
+    box = answer["heatmap_box"]
+    parts = [overlay(crop, np.zeros_like(np.asarray(answer["heatmap"])), box, alpha=0.0),
+             overlay(crop, answer["heatmap"], box), overlay(crop, answer["explanation_heatmap"], box)]
+    panel = Image.new("RGB", (sum(part.width for part in parts), parts[0].height))
+    for index, part in enumerate(parts):
+        panel.paste(part, (index * parts[0].width, 0))
+    return panel
