@@ -125,7 +125,8 @@ def answer_heatmaps(model, processor, inputs, is_live: torch.Tensor, new_tokens:
         for row in range(len(new_tokens)):
             length = int(keep[row].sum())
             marks = cue_token_mask(tokenizer, new_tokens[row, :length].tolist())
-            cue_tokens[row, :length] = torch.tensor(marks if any(marks) else [True] * length, dtype=torch.bool)
+            cue_tokens[row, :length] = torch.tensor(marks if any(marks) else [True] * length, dtype=torch.bool,
+                                                    device=cue_tokens.device)
         cue_log_prob = (token_log_probs * cue_tokens.to(token_log_probs)).sum()
         margin_grad = torch.autograd.grad(margin.sum(), patch_features, retain_graph=True)[0]
         cue_grad = torch.autograd.grad(cue_log_prob, patch_features, allow_unused=True)[0]
@@ -157,7 +158,8 @@ def overlay(image: Image.Image, heatmap, box, alpha: float = 0.5) -> Image.Image
     left, top, right, bottom = (int(round(v)) for v in box)
     crop = image.convert("RGB").crop((left, top, right, bottom))
     values = np.asarray(heatmap, dtype=np.float32)
-    scaled = Image.fromarray((np.clip(values, 0, 1) * 255).astype(np.uint8)).resize(crop.size, Image.Resampling.BILINEAR)
+    levels = (np.clip(values, 0, 1) * 255).astype(np.uint8)
+    scaled = Image.fromarray(levels).resize(crop.size, Image.Resampling.BILINEAR)
     colours = Image.fromarray(_colour(np.asarray(scaled, dtype=np.float32) / 255.0))
     return Image.blend(crop, colours, alpha)
 
