@@ -34,9 +34,9 @@ from PIL import Image
 
 # Words an explanation uses for each SynthFAS cue mask (`datasets_scripts.synth.cues.CUES`).
 CUE_TERMS = {
-    "glare": r"glare|sheen|glossy|reflection",
+    "glare": r"glare|sheen|glossy",
     "bezel": r"bezel",
-    "moire": r"moir[eé]|pixel grid|scan lines|banding",
+    "moire": r"moir[eé]|pixel grid|scan lines|banding|reflections? on the glass",
     "edges": r"paper edges? around|edges? of the (?:paper|sheet)|white margin|photo border",
     "curl": r"curl|bends?\b|creases?|wrinkles?|folds?",
     "halftone": r"halftone|dot pattern|ink|paper texture",

@@ -6,7 +6,8 @@ would show differently, up to `FLOOR` of the room light). Cues and what their ma
 
 * ``glare``: the specular highlight on a screen's cover glass or on glossy paper;
 * ``bezel``: the device bezel and the room around it (everything outside the lit display);
-* ``moire``: the lit display, where the sub-pixel grid aliases into moire;
+* ``moire``: the lit display, where the sub-pixel grid aliases into moire (and PWM banding and the cover glass's
+  room reflection lie);
 * ``edges``: the photo border, white margin and the room beyond the sheet;
 * ``curl``: where the bend's shading departs from a flat sheet's by more than `CURL_SHADE`;
 * ``halftone``: the printed area (halftone dots, ink and paper texture);
