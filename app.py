@@ -1,5 +1,6 @@
 """Gradio app (a Hub Space's ``app.py``): upload or film a face, see the crop the model judged with its box, P(live)
-as a bar against the threshold, the decision and the explanation; videos are judged as `evaluate_fas.judge_video`.
+as a bar against the threshold, the decision and the explanation, and for images the heat map of the evidence for
+the decision beside the crop (`heatmap_ifas`); videos are judged as `evaluate_fas.judge_video`.
 
     pip install -e ".[app]"
     python app.py --checkpoint outputs/demo/checkpoint --port 7860     # http://127.0.0.1:7860
@@ -38,6 +39,7 @@ class Shown:
     explanation: str
     p_live: float | None
     face_box: list[float] | None
+    heatmap: Image.Image | None = None  # the crop with the judgment heat map over it (images only)
 
 
 def draw_box(image: Image.Image, box) -> Image.Image:
@@ -88,12 +90,14 @@ def analyze_image(model, processor, image, max_new_tokens: int = 48) -> Shown:
     if face.image is None:
         return Shown(image, None, probability_bar(None, threshold), _decision(model, False, None, face.error), "",
                      None, None)
-    answer = model.judge(processor, [face.image], max_new_tokens=max_new_tokens, crop_faces=False)[0]
+    from heatmap_ifas import overlay
+
+    answer = model.judge(processor, [face.image], max_new_tokens=max_new_tokens, crop_faces=False, heatmap=True)[0]
     box = None if face.box is None else [float(v) for v in face.box]
     shown_box = None if box is None else [v / image.info.get("ifas_reduction", 1) for v in box]
     return Shown(draw_box(image, shown_box), face.image, probability_bar(answer["p_live"], threshold),
                  _decision(model, answer["is_live"], answer["p_live"], None), answer["explanation"], answer["p_live"],
-                 box)
+                 box, overlay(face.image, answer["heatmap"], answer["heatmap_box"]))
 
 
 def analyze_video(model, processor, path: str | Path, frames: str = "flip", max_new_tokens: int = 48) -> Shown:
@@ -126,7 +130,7 @@ def build_app(model, processor, title: str = "I-FAS face anti-spoofing"):
             return payload.path
 
     def outputs(shown: Shown):
-        return shown.annotated, shown.crop, shown.bar, shown.decision, shown.explanation
+        return shown.annotated, shown.crop, shown.bar, shown.decision, shown.explanation, shown.heatmap
 
     def on_image(image):
         if image is None:
@@ -157,11 +161,13 @@ def build_app(model, processor, title: str = "I-FAS face anti-spoofing"):
                     video_button = gr.Button("Analyze video", variant="primary")
             with gr.Column():
                 annotated = gr.Image(type="pil", format="png", label="Face box (decisive frame for a video)")
-                crop = gr.Image(type="pil", format="png", label="What the model saw")
+                with gr.Row():
+                    crop = gr.Image(type="pil", format="png", label="What the model saw")
+                    heatmap = gr.Image(type="pil", format="png", label="Evidence for the decision (heat map)")
                 bar = gr.Image(type="pil", format="png", label="P(live); the black tick is the threshold")
                 decision = gr.Textbox(label="Decision")
                 explanation = gr.Textbox(label="Explanation", lines=3)
-        shown = [annotated, crop, bar, decision, explanation]
+        shown = [annotated, crop, bar, decision, explanation, heatmap]
         image_button.click(on_image, image_in, shown, api_name="image")
         video_button.click(on_video, video_in, shown, api_name="video")
     return app

@@ -24,12 +24,14 @@ import torch
 import yaml
 from datasets import DatasetDict, load_from_disk
 
+from datasets_scripts.cue_masks import load_cue_masks
 from datasets_scripts.scf.flow import run_scf
 from datasets_scripts.scf.report import write_report
 from datasets_scripts.synthfas import build_synthfas, leave_one_domain_out
 from demo_baseline import BinaryBaseline
 from evaluate_fas import calibrate_checkpoint, evaluate, explain_samples, read_scores, scored
 from fas_metrics import compute_fas_metrics
+from reporting.heatmaps import localisation_markdown
 from reporting.typographic import INJECTION_TEXT, injection_flips
 from ifas_build import from_backbones, save_checkpoint, tiny_ifas
 from ifas_train.vision_cache import VisionFeatureCache
@@ -265,7 +267,8 @@ def run_seed(config: dict, out: Path, train, dev, test, targets: dict, vision_ca
         banner(f"seed {seed}: answers and typographic injection on held-out-domain ({config['target_domain']}) images")
         run["explanations"] = explain_samples(model, processor, test, records, evaluation["explain_per_attack_type"],
                                               max_new_tokens=evaluation["max_new_tokens"],
-                                              batch_size=evaluation["batch_size"], seed=seed)
+                                              batch_size=evaluation["batch_size"], seed=seed,
+                                              cue_masks=load_cue_masks(out.parent / "synthfas"))
         run["explanation_rates"] = explanation_rates(run["explanations"])
         spoofs = [row["image"] for row in test if row["label"] != 0]
         run["injection"] = injection_flips(model, processor, spoofs, batch_size=evaluation["batch_size"], crop_faces=False)
@@ -322,6 +325,7 @@ def run(config: dict, out: Path) -> dict:
         f"Agree with the judgment: {percent(rates['agrees_with_judgment'])}%; name the attack family: "
         f"{percent(rates['spoof_names_family'])}% of spoof answers; name a live cue: "
         f"{percent(rates['live_names_live_cue'])}% of live answers.\n\n" + "\n".join(answers),
+        "\n".join(localisation_markdown({target: reported["explanations"]["localisation"]})),
         f"## Typographic injection\n\n\"{INJECTION_TEXT}\" written on {injection['n']} held-out spoof images: "
         f"{injection['flipped']} decisions flipped ({percent(injection['flip_rate'])}%), {injection['to_live']} to live.",
         f"Checkpoint (seed {seeds[0]}): `{checkpoint}` (AutoModel / pipeline with trust_remote_code=True). "

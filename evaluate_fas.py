@@ -47,11 +47,16 @@ from datasets import Image as ImageFeature
 from tqdm.auto import tqdm
 
 from datasets_scripts.contract import LABEL_LIVE, check_dataset
+from datasets_scripts.cue_masks import load_cue_masks
 from datasets_scripts.scf.consistency import RATES, aggregate_by_attack_type, judge_answer, judgment_record
 from datasets_scripts.video import check_policy, iter_frames
+from fas_metrics.localisation import aggregate as aggregate_localisation
+from fas_metrics.localisation import localisation
+from heatmap_ifas import cues_named
 from modeling_ifas import IFASForConditionalGeneration
 from processing_ifas import IFASProcessor, load_image
 from reporting import build_results, write_plots, write_tables
+from reporting.heatmaps import localisation_markdown, write_heatmap_grids
 
 logger = logging.getLogger("evaluate_fas")
 
@@ -274,12 +279,17 @@ def explain_samples(
     max_new_tokens: int = 48,
     batch_size: int = 8,
     seed: int = 0,
+    heatmaps: bool = False,
+    cue_masks: Mapping | None = None,
 ) -> dict:
     """Generate answers (`model.judge`) for up to `per_attack_type` scored rows of each attack type (seeded draw)
     and judge their consistency: ``{"consistency": {attack_type | "all": rates}, "samples": [...]}``.
 
     Rates (`datasets_scripts.scf.consistency.RATES`): judgment_correct, explanation_consistent (the text does not
     contradict the judgment), names_family (it names the sample's attack family), fully_consistent (all three).
+    With `heatmaps` (or `cue_masks`), answers carry their heat maps; with `cue_masks`
+    (`datasets_scripts.cue_masks.load_cue_masks`), each spoof answer naming a cue that has a mask gets
+    ``localisation`` (`fas_metrics.localisation`), aggregated per family under ``"localisation"``.
     """
     rng = np.random.default_rng(seed)
     by_type: dict[str, list[Mapping]] = {}
@@ -292,8 +302,13 @@ def explain_samples(
         chosen += [group[i] for i in sorted(picks)]
     if not chosen:
         return {"consistency": {}, "samples": []}
-    images = dataset.cast_column("image", ImageFeature(decode=False)).select([r["row"] for r in chosen])["image"]
-    answers = model.judge(processor, images, max_new_tokens=max_new_tokens, batch_size=batch_size, crop_faces=False)
+    picked = dataset.cast_column("image", ImageFeature(decode=False)).select([r["row"] for r in chosen])
+    heatmaps = heatmaps or cue_masks is not None
+    answers = model.judge(processor, picked["image"], max_new_tokens=max_new_tokens, batch_size=batch_size,
+                          crop_faces=False, heatmap=heatmaps)
+    if heatmaps:
+        answers = [_with_localisation(answer, record, frame, cue_masks, rng)
+                   for answer, record, frame in zip(answers, chosen, picked["frame_index"])]
     samples, judgments = [], []
     for record, answer in zip(chosen, answers):
         judged = judge_answer(f"{answer['judgment']}. {answer['explanation']}", record["label"],
@@ -302,7 +317,28 @@ def explain_samples(
         verdict = {key: value for key, value in judgment_record(judged).items()
                    if key not in ("attack_type", "judgment", "explanation")}
         samples.append({**record, **answer, **verdict})
-    return {"consistency": aggregate_by_attack_type(judgments), "samples": samples}
+    document = {"consistency": aggregate_by_attack_type(judgments), "samples": samples}
+    if cue_masks is not None:
+        document["localisation"] = aggregate_localisation(
+            {"family": s["attack_type"], "localisation": s["localisation"]} for s in samples if "localisation" in s)
+    return document
+
+
+def _with_localisation(answer: dict, record: Mapping, frame_index: int, cue_masks: Mapping | None,
+                       rng: np.random.Generator) -> dict:
+    """`answer` with its maps as lists (for JSON), the cues its explanation names, and, for a spoof whose named
+    cues have masks, their pointing game and mass share against the union of those masks."""
+    answer = dict(answer)
+    maps = {"judgment": answer["heatmap"], "explanation": answer["explanation_heatmap"]}
+    for key in ("heatmap", "explanation_heatmap"):
+        answer[key] = np.round(np.asarray(answer[key], dtype=float), 4).tolist()
+    masks = (cue_masks or {}).get((record["dataset"], record["video_id"], int(frame_index)), {})
+    named = [cue for cue in cues_named(answer["explanation"]) if cue in masks]
+    answer["named_cues"] = cues_named(answer["explanation"])
+    if record["label"] != LABEL_LIVE and named:
+        union = np.logical_or.reduce([masks[cue] for cue in named])
+        answer["localisation"] = localisation(maps, union, answer["heatmap_box"], rng)
+    return answer
 
 
 def _rates_row(name: str, attack_type: str, rates: Mapping) -> str:
@@ -331,6 +367,8 @@ def explanations_markdown(document: Mapping) -> str:
     for name, target in document["targets"].items():
         lines += [_rates_row(name, attack, rates) for attack, rates in target["consistency"].items()]
     lines += [_rates_row("**all targets**", attack, rates) for attack, rates in document["all_targets"].items()]
+    if "localisation" in document:
+        lines += [""] + localisation_markdown(document["localisation"])
     for name, target in document["targets"].items():
         lines += ["", f"## {name}"]
         for sample in target["samples"]:
@@ -386,10 +424,14 @@ def evaluate(
     model_name: str = "",
     protocol: str = "",
     num_workers: int = 0,
+    heatmaps: bool = False,
+    cue_masks: Mapping | None = None,
 ) -> dict:
     """Score every target (and `dev`), write tables, plots and (optionally) explanations; return the results document.
 
     The threshold is the dev EER threshold, else `model.config.threshold`, else none. The model is left unchanged.
+    `heatmaps` (or `cue_masks`) answers the explained samples with heat maps, drawn per attack family in
+    ``heatmaps_<target>_<family>.png``; `cue_masks` adds the localisation table to explanations.md.
     """
     out_dir = Path(out_dir)
     if not targets:
@@ -422,12 +464,16 @@ def evaluate(
             for name, dataset in targets.items():
                 document["targets"][name] = explain_samples(
                     model, processor, dataset, records[name], explain_per_attack_type,
-                    max_new_tokens=max_new_tokens, batch_size=batch_size,
+                    max_new_tokens=max_new_tokens, batch_size=batch_size, heatmaps=heatmaps, cue_masks=cue_masks,
                 )
+                if heatmaps or cue_masks is not None:
+                    write_heatmap_grids(name, dataset, document["targets"][name]["samples"], out_dir)
         all_samples = [judge_answer(f"{s['judgment']}. {s['explanation']}", s["label"], s["attack_type"],
                                     s["attack_detail"])
                        for target in document["targets"].values() for s in target["samples"]]
         document["all_targets"] = aggregate_by_attack_type(all_samples)
+        if cue_masks is not None:
+            document["localisation"] = {name: target["localisation"] for name, target in document["targets"].items()}
         write_explanations(document, out_dir)
     return results
 
@@ -549,6 +595,10 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--explain", type=int, default=0, metavar="N_PER_ATTACK_TYPE",
                         help="generate and judge N explanations per attack type and target")
     parser.add_argument("--max_new_tokens", type=int, default=48)
+    parser.add_argument("--heatmaps", action="store_true",
+                        help="answer the --explain samples with heat maps; overlay grids per attack family")
+    parser.add_argument("--cue_masks", metavar="CORPUS_DIR",
+                        help="a SynthFAS folder with cue_masks/: pointing game of the heat maps (implies --heatmaps)")
     parser.add_argument("--calibrate", action="store_true",
                         help="write the dev threshold into the checkpoint's config.json (config.threshold)")
     parser.add_argument("--video", help="judge one video file and print JSON (no dataset evaluation)")
@@ -607,7 +657,8 @@ def main(argv: list[str] | None = None) -> dict:
     results = evaluate(
         model, processor, targets, dev, args.out, batch_size=args.batch_size, video_level=args.video_level,
         explain_per_attack_type=args.explain, max_new_tokens=args.max_new_tokens, model_name=args.model,
-        protocol=protocol, num_workers=args.num_workers,
+        protocol=protocol, num_workers=args.num_workers, heatmaps=args.heatmaps,
+        cue_masks=load_cue_masks(args.cue_masks) if args.cue_masks else None,
     )
     if args.calibrate:
         path = calibrate_checkpoint(args.model, results["threshold"])

@@ -24,9 +24,11 @@ from transformers.modeling_outputs import CausalLMOutputWithPast
 
 try:
     from .configuration_ifas import IFASConfig
+    from .heatmap_ifas import answer_heatmaps, crop_box
     from .validation_ifas import as_image_list, check_batch_size, check_checkpoint, check_prompt_length, check_question
 except ImportError:  # imported from the installed project rather than from a checkpoint's remote code
     from configuration_ifas import IFASConfig
+    from heatmap_ifas import answer_heatmaps, crop_box
     from validation_ifas import as_image_list, check_batch_size, check_checkpoint, check_prompt_length, check_question
 
 
@@ -473,7 +475,7 @@ class IFASForConditionalGeneration(IFASPreTrainedModel, GenerationMixin):
     @torch.no_grad()
     def judge(
         self, processor, images, question: str | None = None, max_new_tokens: int = 48, batch_size: int = 8,
-        strict: bool = False, crop_faces: bool = True, **generate_kwargs,
+        strict: bool = False, crop_faces: bool = True, heatmap: bool = False, **generate_kwargs,
     ) -> list[dict]:
         """Judgment, P(live), explanation and face box per image.
 
@@ -483,6 +485,9 @@ class IFASForConditionalGeneration(IFASPreTrainedModel, GenerationMixin):
         gets ``error`` "no face found", ``p_live`` None and ``is_live`` False (a ValueError naming it when
         `strict`). ``face_box`` and ``num_faces`` are None when no face crop is applied. ``margin`` is the Yes/No
         logit margin (P(live) = sigmoid(margin)).
+
+        `heatmap=True` adds ``heatmap`` (from the Yes/No margin) and ``explanation_heatmap`` (from the cue words),
+        rows x cols arrays in [0, 1] over ``heatmap_box``, the square of the input the model saw (`heatmap_ifas`).
 
         >>> model.judge(processor, ["face.jpg"])[0]  # doctest: +SKIP
         {'judgment': 'No', 'is_live': False, 'p_live': 0.03, 'margin': -3.48,
@@ -498,17 +503,21 @@ class IFASForConditionalGeneration(IFASPreTrainedModel, GenerationMixin):
             faces = processor.detect_faces(images[start : start + batch_size], strict, crop_faces)
             found = [face for face in faces if face.image is not None]
             answers = iter(self._judge_crops(processor, [face.image for face in found], question, threshold,
-                                             max_new_tokens, **generate_kwargs) if found else [])
+                                             max_new_tokens, heatmap, **generate_kwargs) if found else [])
             for face in faces:
                 box = None if face.box is None else [float(v) for v in face.box]
                 if face.image is None:
                     answer = {"judgment": None, "is_live": False, "p_live": None, "margin": None, "explanation": ""}
                 else:
                     answer = next(answers)
+                    if heatmap:
+                        face_crop = processor.face_crop if face.box is not None else None
+                        answer["heatmap_box"] = crop_box(face.box, face_crop, face.image.size)
                 results.append({**answer, "face_box": box, "num_faces": face.num_faces, "error": face.error})
         return results
 
-    def _judge_crops(self, processor, crops, question, threshold, max_new_tokens, **generate_kwargs) -> list[dict]:
+    def _judge_crops(self, processor, crops, question, threshold, max_new_tokens, heatmap=False,
+                     **generate_kwargs) -> list[dict]:
         """`judge`'s answers for images that are the model's input already (face crops, or whole images)."""
         live_id, spoof_id = self.judgment_token_ids()
         live_word, spoof_word = self.config.judgment_words
@@ -528,6 +537,7 @@ class IFASForConditionalGeneration(IFASPreTrainedModel, GenerationMixin):
         )
         new_tokens = generated[:, inputs["input_ids"].shape[1] + 1 :]
         texts = processor.batch_decode(new_tokens, skip_special_tokens=True)
+        maps = answer_heatmaps(self, processor, inputs, is_live, new_tokens) if heatmap else [{}] * len(texts)
         return [
             {
                 "judgment": live_word if live else spoof_word,
@@ -535,8 +545,10 @@ class IFASForConditionalGeneration(IFASPreTrainedModel, GenerationMixin):
                 "p_live": float(score),
                 "margin": float(logit_margin),
                 "explanation": text.lstrip(" .:,").strip(),
+                **answer_maps,
             }
-            for live, score, logit_margin, text in zip(is_live.tolist(), p_live.tolist(), margin.tolist(), texts)
+            for live, score, logit_margin, text, answer_maps in zip(is_live.tolist(), p_live.tolist(), margin.tolist(),
+                                                                   texts, maps)
         ]
 
 

@@ -41,6 +41,7 @@ from datasets import Dataset, DatasetDict, concatenate_datasets, load_from_disk
 from tqdm import tqdm
 
 from datasets_scripts.contract import FEATURES, LABEL_LIVE, LABEL_SPOOF, check_dataset, make_record
+from datasets_scripts.cue_masks import cue_mask_rows, save_cue_masks
 from datasets_scripts.synth.domains import DOMAINS, EXTRA_DOMAINS, domain_by_name
 from datasets_scripts.synth.faces import load_sources
 from datasets_scripts.synth.videos import ATTACKS, VideoPlan, render_video
@@ -109,8 +110,10 @@ def iter_records(
     mix: dict[str, float] | None = None,
     splits: dict[str, float] | None = None,
     progress: bool = False,
+    cue_masks: list | None = None,
 ):
-    """Yield contract rows (image as JPEG bytes) for every frame of every planned video."""
+    """Yield contract rows (image as JPEG bytes) for every frame of every planned video; with a list as
+    `cue_masks`, each spoof frame's cue-mask rows (`datasets_scripts.cue_masks`) are appended to it."""
     names = domains or tuple(d.name for d in DOMAINS)
     for name in names:
         domain_by_name(name)
@@ -123,11 +126,14 @@ def iter_records(
     for plan, split, n_frames in tqdm(jobs, desc="SynthFAS videos", disable=not progress):
         video_id = f"{plan.domain}-{plan.seed[-1]:05d}"
         try:
-            frames = render_video(plan, size, n_frames)
+            masks = [] if cue_masks is not None else None
+            frames = render_video(plan, size, n_frames, masks)
         except Exception:  # a failed render must not lose the rest of the corpus
             logger.exception("SynthFAS: skipped video %s (%s)", video_id, plan)
             continue
         for frame_index, (jpeg, detail) in enumerate(frames):
+            if cue_masks is not None:
+                cue_masks += cue_mask_rows(plan.domain, video_id, frame_index, masks[frame_index])
             yield make_record(
                 image={"bytes": jpeg, "path": None},
                 label=LABEL_LIVE if plan.attack == "none" else LABEL_SPOOF,
@@ -153,14 +159,15 @@ def build_synthfas(
     splits: dict[str, float] | None = None,
     progress: bool = False,
 ) -> DatasetDict:
-    """Build SynthFAS as a contract `DatasetDict` (one key per split) and, with `out_dir`, save it there.
+    """Build SynthFAS as a contract `DatasetDict` (one key per split) and, with `out_dir`, save it there with its
+    cue masks beside it (`<out_dir>/cue_masks`, `datasets_scripts.cue_masks.load_cue_masks`).
 
     A finished build in `out_dir` with the same settings is loaded instead of rebuilt.
     """
     config = {
         "per_domain": per_domain, "size": size, "seed": seed, "frames_per_video": frames_per_video,
         "domains": list(domains or [d.name for d in DOMAINS]), "mix": mix or DEFAULT_MIX,
-        "splits": splits or DEFAULT_SPLITS,
+        "splits": splits or DEFAULT_SPLITS, "cue_masks": True,
     }
     if per_domain < 1 or size < 16 or frames_per_video < 1:
         raise ValueError(f"SynthFAS needs per_domain >= 1, size >= 16, frames_per_video >= 1; got {config}")
@@ -169,9 +176,10 @@ def build_synthfas(
         logger.info("SynthFAS: %s already holds this build; loading it", out_dir)
         return load_from_disk(str(out_dir))
     rows: dict[str, list[dict]] = {name: [] for name in config["splits"]}
+    mask_rows = [] if out_dir is not None else None
     records = iter_records(
         per_domain=per_domain, size=size, seed=seed, frames_per_video=frames_per_video, domains=domains,
-        mix=mix, splits=splits, progress=progress,
+        mix=mix, splits=splits, progress=progress, cue_masks=mask_rows,
     )
     for record in records:
         rows[record["split"]].append(record)
@@ -185,6 +193,7 @@ def build_synthfas(
     check_dataset(corpus, where="SynthFAS")
     if out_dir is not None:
         corpus.save_to_disk(str(out_dir))
+        save_cue_masks(mask_rows, out_dir)
         config_path.write_text(json.dumps(config, indent=1))
         logger.info("SynthFAS: saved %s rows to %s", {k: len(v) for k, v in corpus.items()}, out_dir)
     return corpus

@@ -8,6 +8,9 @@ no face); then ``p_live`` is null and ``is_live`` false. Folders are walked recu
 video files; other files are logged and left out. A video is judged as `evaluate_fas.judge_video` does: frames
 sampled by ``--frames``, each cropped to its face, P(live) averaged over the frames with a face.
 
+With ``--heatmap DIR`` each scored image also gets a PNG in DIR (the face crop, its judgment heat map and its
+explanation heat map side by side, `heatmap_ifas.overlay_panel`), named in its line as ``heatmap``.
+
 With ``--out`` the lines are appended as inputs finish, and a re-run with the same ``--out`` skips the inputs
 already written (a torn last line is dropped and redone), so an interrupted run resumes. Use a new file for
 another checkpoint. Without ``--out`` the lines go to stdout.
@@ -80,7 +83,8 @@ def _failed(path: Path, kind: str, error: str, explain: bool) -> dict:
     return record | ({"explanation": None} if explain else {})
 
 
-def _image_records(model, processor, paths: list[Path], explain: bool, max_new_tokens: int) -> list[dict]:
+def _image_records(model, processor, paths: list[Path], explain: bool, max_new_tokens: int,
+                   heatmap_dir: Path | None = None) -> list[dict]:
     """One record per image of a batch; unreadable images and images without a face get an error."""
     records, faces = {}, {}
     for path in paths:
@@ -96,9 +100,9 @@ def _image_records(model, processor, paths: list[Path], explain: bool, max_new_t
             records[path] = _failed(path, "image", face.error, explain) | {"num_faces": face.num_faces}
     if found:
         crops = [faces[path].image for path in found]
-        if explain:
+        if explain or heatmap_dir:
             answers = model.judge(processor, crops, max_new_tokens=max_new_tokens, batch_size=len(crops),
-                                  crop_faces=False)
+                                  crop_faces=False, heatmap=heatmap_dir is not None)
         else:
             p_live = model.score(processor, crops, batch_size=len(crops), crop_faces=False).tolist()
             answers = [{"p_live": p, "is_live": p >= model.decision_threshold()} for p in p_live]
@@ -110,7 +114,18 @@ def _image_records(model, processor, paths: list[Path], explain: bool, max_new_t
                 "num_faces": face.num_faces, "p_live": answer["p_live"], "is_live": bool(answer["is_live"]),
                 "error": None,
             } | ({"explanation": answer["explanation"]} if explain else {})
+            if heatmap_dir:
+                records[path]["heatmap"] = _write_heatmap(face.image, answer, path, heatmap_dir)
     return [records[path] for path in paths]
+
+
+def _write_heatmap(crop, answer: dict, path: Path, heatmap_dir: Path) -> str:
+    from heatmap_ifas import overlay_panel
+
+    heatmap_dir.mkdir(parents=True, exist_ok=True)
+    out = heatmap_dir / ("_".join(part for part in path.with_suffix("").parts if part not in ("/", ".", "..")) + ".png")
+    overlay_panel(crop, answer).save(out)
+    return str(out)
 
 
 def _video_record(model, processor, path: Path, explain: bool, frames: str, max_new_tokens: int,
@@ -133,28 +148,29 @@ def _video_record(model, processor, path: Path, explain: bool, frames: str, max_
 
 def iter_predictions(
     model, processor, inputs: list[Path], *, explain: bool = False, frames: str = "flip", batch_size: int = 8,
-    max_new_tokens: int = 48,
+    max_new_tokens: int = 48, heatmap_dir: Path | None = None,
 ) -> Iterator[dict]:
     """Records for `inputs` in order, images scored `batch_size` at a time, each video on its own."""
     batch: list[Path] = []
     for path in inputs:
         if path.suffix.lower() in VIDEO_SUFFIXES:
             if batch:
-                yield from _image_records(model, processor, batch, explain, max_new_tokens)
+                yield from _image_records(model, processor, batch, explain, max_new_tokens, heatmap_dir)
                 batch = []
             yield _video_record(model, processor, path, explain, frames, max_new_tokens, batch_size)
             continue
         batch.append(path)
         if len(batch) == batch_size:
-            yield from _image_records(model, processor, batch, explain, max_new_tokens)
+            yield from _image_records(model, processor, batch, explain, max_new_tokens, heatmap_dir)
             batch = []
     if batch:
-        yield from _image_records(model, processor, batch, explain, max_new_tokens)
+        yield from _image_records(model, processor, batch, explain, max_new_tokens, heatmap_dir)
 
 
 def predict(
     model, processor, paths: Iterable[str | Path], out: str | Path | None = None, *, explain: bool = False,
     frames: str = "flip", batch_size: int = 8, max_new_tokens: int = 48, progress: bool = True,
+    heatmap_dir: str | Path | None = None,
 ) -> list[dict]:
     """Score `paths` (images, folders, videos); with `out`, append JSON lines there and skip inputs it already
     has. Returns the records written by this call."""
@@ -170,7 +186,8 @@ def predict(
     try:
         with tqdm(total=len(inputs), initial=len(inputs) - len(todo), unit="input", disable=not progress) as bar:
             for record in iter_predictions(model, processor, todo, explain=explain, frames=frames,
-                                           batch_size=batch_size, max_new_tokens=max_new_tokens):
+                                           batch_size=batch_size, max_new_tokens=max_new_tokens,
+                                           heatmap_dir=Path(heatmap_dir) if heatmap_dir else None):
                 handle.write(json.dumps(record) + "\n")
                 handle.flush()
                 records.append(record)
@@ -188,6 +205,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("paths", nargs="+", metavar="PATH", help="image or video files, or folders of them")
     parser.add_argument("--out", help="JSON lines file (appended; a re-run resumes); default: stdout")
     parser.add_argument("--explain", action="store_true", help="generate the explanation of each decision")
+    parser.add_argument("--heatmap", metavar="DIR", help="write each image's heat-map overlays (PNG) into DIR")
     parser.add_argument("--frames", default="flip", help="frame policy for videos (datasets_scripts.video)")
     parser.add_argument("--batch_size", type=int, default=8)
     parser.add_argument("--max_new_tokens", type=int, default=48)
@@ -218,4 +236,4 @@ def main(argv: list[str] | None = None) -> list[dict]:
 
         model = quantize_for_cpu(model, inplace=True)
     return predict(model, processor, args.paths, args.out, explain=args.explain, frames=args.frames,
-                   batch_size=args.batch_size, max_new_tokens=args.max_new_tokens)
+                   batch_size=args.batch_size, max_new_tokens=args.max_new_tokens, heatmap_dir=args.heatmap)

@@ -34,6 +34,7 @@ def test_image_is_shown_with_its_box_crop_and_decision(tiny_model_and_processor)
     assert shown.p_live == pytest.approx(answer["p_live"]) and shown.explanation == answer["explanation"]
     assert shown.decision.startswith("live (Yes)" if answer["is_live"] else "spoof (No)")
     assert np.array_equal(np.asarray(shown.crop), np.asarray(face.image))
+    assert shown.heatmap.size == face.image.size  # the judgment heat map over the crop, shown beside it
     x1, y1, _, y2 = (round(v) for v in shown.face_box)
     assert tuple(shown.annotated.getpixel((x1, (y1 + y2) // 2))) == BOX_COLOUR
     blank = analyze_image(model, processor, Image.new("RGB", (200, 200), (120, 120, 120)))
@@ -65,10 +66,11 @@ def test_app_served_on_localhost_answers_gradio_client(tiny_model_and_processor,
     app.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
     try:
         client = gradio_client.Client(f"http://127.0.0.1:{port}/", verbose=False)
-        annotated, crop, bar, decision, explanation = client.predict(gradio_client.handle_file(str(image_path)),
-                                                                     api_name="/image")
+        annotated, crop, bar, decision, explanation, heatmap = client.predict(
+            gradio_client.handle_file(str(image_path)), api_name="/image")
         assert decision == expected.decision and explanation == expected.explanation
         assert Image.open(crop).size == (48, 48)  # the tiny model feeds whole images
+        assert np.array_equal(np.asarray(Image.open(heatmap).convert("RGB")), np.asarray(expected.heatmap))
         assert np.array_equal(np.asarray(Image.open(bar).convert("RGB")), np.asarray(expected.bar))
         outputs = client.predict(gradio_client.handle_file(str(video_path)), api_name="/video")
         assert outputs[3] == expected_video.decision and outputs[4] == expected_video.explanation

@@ -14,6 +14,8 @@ def test_tiny_demo_end_to_end(tmp_path):
     result = demo.main(["--tiny", "--out", str(out)])
     summary = (out / "summary.md").read_text()
     assert "Held-out-domain results per seed" in summary and "Typographic injection" in summary
+    assert "## Where the maps point" in summary  # pointing game against the SynthFAS cue masks
+    assert (out / "synthfas" / "cue_masks").is_dir()
     document = json.loads((out / "demo_results.json").read_text())
     assert document["seeds"] == [0, 1] and set(document["per_seed"]) == {"0", "1"}
     for model in ("ifas", "baseline"):

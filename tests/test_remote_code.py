@@ -59,7 +59,7 @@ def test_checkpoint_folder_is_complete(tiny_checkpoint):
     files = set(os.listdir(tiny_checkpoint))
     assert {"config.json", "model.safetensors", "processor_config.json", "tokenizer.json", "chat_template.jinja",
             "configuration_ifas.py", "modeling_ifas.py", "processing_ifas.py", "image_io_ifas.py",
-            "validation_ifas.py"} <= files  # the decoder and the checks travel with the remote code
+            "validation_ifas.py", "heatmap_ifas.py"} <= files  # the decoder, checks and heat maps travel along
     processor_config = json.load(open(os.path.join(tiny_checkpoint, "processor_config.json")))
     assert processor_config["auto_map"]["AutoProcessor"] == "processing_ifas.IFASProcessor"
 

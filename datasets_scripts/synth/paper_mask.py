@@ -21,6 +21,7 @@ from dataclasses import dataclass, replace
 import cv2
 import numpy as np
 
+from .cues import FLOOR, grow, shadow_reach
 from .domains import PrinterModel
 from .faces import FaceSource, Framing, render_face
 from .lighting import Lighting
@@ -49,6 +50,12 @@ def _ellipse(xs, ys, center, axes, axis_x) -> np.ndarray:
 
 def cut_alpha(size: int, marks: dict, oval: bool, hole_scale: float, rng: np.random.Generator) -> np.ndarray:
     """Opacity of the cut mask (1 = paper) on a `size` canvas, from landmarks in canvas pixels."""
+    holes, outline = cut_parts(size, marks, oval, hole_scale, rng)
+    return holes * outline
+
+
+def cut_parts(size: int, marks: dict, oval: bool, hole_scale: float, rng: np.random.Generator):
+    """`cut_alpha`'s two factors: the opacity left by the eye holes and by the oval cut (all ones without one)."""
     left, right, mouth = (np.array(marks[k], dtype=np.float32) for k in ("left_eye", "right_eye", "mouth"))
     iod = float(np.hypot(*(right - left)))
     axis_x = (right - left) / max(iod, 1.0)
@@ -58,12 +65,13 @@ def cut_alpha(size: int, marks: dict, oval: bool, hole_scale: float, rng: np.ran
     hole_axes = (0.3 * iod * hole_scale, 0.17 * iod * hole_scale)
     holes = np.minimum(_ellipse(xs, ys, left, hole_axes, axis_x), _ellipse(xs, ys, right, hole_axes, axis_x))
     soft = 1.5 / max(hole_axes[1], 1.0)  # about 1.5 px of anti-aliasing at the cut
-    alpha = np.clip((holes + wobble - 1.0) / soft + 0.5, 0, 1)
+    hole_alpha = np.clip((holes + wobble - 1.0) / soft + 0.5, 0, 1).astype(np.float32)
+    outline_alpha = np.ones_like(hole_alpha)
     if oval:
         center = (left + right) / 2 + 0.45 * (mouth - (left + right) / 2)
         outline = _ellipse(xs, ys, center, (1.2 * iod, 1.75 * iod), axis_x)
-        alpha *= np.clip((1.0 - outline - 0.5 * wobble) / (1.5 / (1.2 * iod)) + 0.5, 0, 1)
-    return alpha.astype(np.float32)
+        outline_alpha = np.clip((1.0 - outline - 0.5 * wobble) / (1.5 / (1.2 * iod)) + 0.5, 0, 1).astype(np.float32)
+    return hole_alpha, outline_alpha
 
 
 def render_mask_video(
@@ -75,13 +83,18 @@ def render_mask_video(
     sensor_px: int,
     focus: float,
     frame_rngs: list[np.random.Generator],
+    cue_masks: list | None = None,
 ) -> list[np.ndarray]:
-    """Radiance frames (sensor_px square, linear RGB) of a paper mask of `source` worn by `setup.wearer`."""
+    """Radiance frames (sensor_px square, linear RGB) of a paper mask of `source` worn by `setup.wearer`; with a list
+    as `cue_masks`, one dict per frame of its cue masks is appended to it (`datasets_scripts.synth.cues`)."""
     px = sensor_px * SUPERSAMPLE
     content, marks = render_face(source, framing, px, PAD)
     canvas = content.shape[0]
     reflectance = print_reflectance(content, printer, setup.sheet.cell, focus)
-    alpha = cut_alpha(canvas, marks, setup.oval, setup.hole_scale, np.random.default_rng(setup.cut_seed))
+    holes, outline = cut_parts(canvas, marks, setup.oval, setup.hole_scale, np.random.default_rng(setup.cut_seed))
+    alpha = holes * outline
+    # what each cut removes: the paper the holes take from the outline's sheet, and the oval from the holed sheet
+    openings = {"eye_holes": outline * (1 - holes)} | ({"cut_edge": holes * (1 - outline)} if setup.oval else {})
     rim = np.clip(alpha - cv2.erode(alpha, np.ones((3, 3), np.uint8)), 0, 1)[..., None]
     reflectance = (1 - rim) * reflectance + rim * np.array(printer.paper_white, dtype=np.float32)
     light = lighting.gain * lighting.illuminant
@@ -96,9 +109,19 @@ def render_mask_video(
         paper = cv2.remap(reflectance, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT101)
         radiance = paper * (sheet_lighting(moved, slope, lighting)[..., None] * light)
         radiance = cv2.resize(radiance, (sensor_px, sensor_px), interpolation=cv2.INTER_AREA)
-        opacity = cv2.resize(cv2.remap(alpha, map_x, map_y, cv2.INTER_LINEAR), (sensor_px, sensor_px),
-                             interpolation=cv2.INTER_AREA)
+
+        def on_sensor(canvas_map: np.ndarray) -> np.ndarray:
+            return cv2.resize(cv2.remap(canvas_map, map_x, map_y, cv2.INTER_LINEAR), (sensor_px, sensor_px),
+                              interpolation=cv2.INTER_AREA)
+
+        opacity = on_sensor(alpha)
         shadow = cv2.GaussianBlur(cv2.warpAffine(opacity, shadow_shift, (sensor_px, sensor_px)), (0, 0), 1.5)
         behind = wearer * (1 - 0.55 * shadow)[..., None]
         frames.append(opacity[..., None] * radiance + (1 - opacity[..., None]) * behind)
+        if cue_masks is not None:
+            masks = {"halftone": opacity > 0.5}
+            for cue, opening in openings.items():
+                seen = on_sensor(opening)
+                masks[cue] = grow(seen > FLOOR / 10) | (shadow_reach(seen, shadow_shift, 1.5) > FLOOR)
+            cue_masks.append(masks)
     return frames

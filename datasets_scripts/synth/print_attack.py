@@ -28,6 +28,7 @@ from functools import lru_cache
 import cv2
 import numpy as np
 
+from .cues import CURL_SHADE, FLOOR, any_coverage
 from .domains import PrinterModel
 from .faces import FaceSource, Framing, render_face
 from .lighting import Lighting, planar_falloff, room_background
@@ -264,8 +265,10 @@ def render_print_video(
     sensor_px: int,
     focus: float,
     frame_rngs: list[np.random.Generator],
+    cue_masks: list | None = None,
 ) -> list[np.ndarray]:
-    """Radiance frames (sensor_px square, linear RGB) of a printed photo of `source` held before the camera."""
+    """Radiance frames (sensor_px square, linear RGB) of a printed photo of `source` held before the camera; with a
+    list as `cue_masks`, one dict per frame of its cue masks is appended to it (`datasets_scripts.synth.cues`)."""
     px = sensor_px * SUPERSAMPLE
     content, _ = render_face(source, framing, px, PAD)
     canvas = content.shape[0]
@@ -289,10 +292,23 @@ def render_print_video(
         moved = jitter_sheet(setup, rng)
         map_x, map_y, slope = sheet_maps(moved, px, canvas, keep_inside=not has_edges)
         paper = cv2.remap(reflectance, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT101)
-        radiance = paper * (sheet_lighting(moved, slope, lighting)[..., None] * light)
-        radiance += gloss_highlight(moved, px)[..., None] * light
+        shade = sheet_lighting(moved, slope, lighting)
+        gloss = gloss_highlight(moved, px)
+        radiance = paper * (shade[..., None] * light) + gloss[..., None] * light
+        on_sheet = np.ones((px, px), np.float32)
         if has_edges:
-            alpha = cv2.remap(sheet_alpha, map_x, map_y, cv2.INTER_LINEAR, borderValue=0)[..., None]
-            radiance = alpha * radiance + (1 - alpha) * background
+            on_sheet = cv2.remap(sheet_alpha, map_x, map_y, cv2.INTER_LINEAR, borderValue=0)
+            radiance = on_sheet[..., None] * radiance + (1 - on_sheet[..., None]) * background
         frames.append(cv2.resize(radiance, (sensor_px, sensor_px), interpolation=cv2.INTER_AREA))
+        if cue_masks is not None:
+            photo = on_sheet * cv2.remap(printed[..., 0], map_x, map_y, cv2.INTER_LINEAR, borderValue=0)
+            masks = {"halftone": photo > 0.5}
+            if setup.gloss[3] > 0:
+                masks["glare"] = (gloss > FLOOR) & (on_sheet > 0)
+            if has_edges:
+                masks["edges"] = photo < 1 - FLOOR / 10
+            if setup.curl:
+                flat = sheet_lighting(moved, np.zeros_like(slope), lighting)
+                masks["curl"] = np.abs(shade - flat) > CURL_SHADE * flat
+            cue_masks.append({cue: any_coverage(mask, sensor_px) for cue, mask in masks.items()})
     return frames

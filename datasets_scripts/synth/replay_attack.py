@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from .cues import FLOOR
 from .domains import ScreenModel
 from .faces import FaceSource, Framing, jitter_framing, render_face
 from .lighting import Lighting, illuminant_rgb, planar_falloff, room_background
@@ -148,8 +149,10 @@ def render_replay_video(
     sensor_px: int,
     lens_blur: float,
     frame_rngs: list[np.random.Generator],
+    cue_masks: list | None = None,
 ) -> list[np.ndarray]:
-    """Radiance frames (sensor_px square, linear RGB) of a screen replaying a photo/video of `source`."""
+    """Radiance frames (sensor_px square, linear RGB) of a screen replaying a photo/video of `source`; with a list
+    as `cue_masks`, one dict per frame of its cue masks is appended to it (`datasets_scripts.synth.cues`)."""
     screen_px = sensor_px / setup.pitch
     light = lighting.gain * lighting.illuminant
     room = room_background(np.random.default_rng(setup.background_seed), sensor_px)
@@ -185,4 +188,11 @@ def render_replay_video(
         outer = tuple(r - setup.bezel if i < 2 else r + setup.bezel for i, r in enumerate(setup.active_rect))
         device = _rect_alpha(q_x, q_y, outer, 2.0 / sensor_px)[..., None]
         frames.append((device * radiance + (1 - device) * room).astype(np.float32))
+        if cue_masks is not None:
+            masks = {"moire": (active * device)[..., 0] > 0.5}
+            if strength > 0:
+                masks["glare"] = (glare > FLOOR) & (device[..., 0] > 0)
+            if setup.active_rect != (-1.0, -1.0, 2.0, 2.0):
+                masks["bezel"] = active[..., 0] < 1 - FLOOR / 10
+            cue_masks.append(masks)
     return frames

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .capture import capture
+from .cues import downsample_mask
 from .domains import domain_by_name
 from .faces import jitter_framing, load_sources, sample_framing
 from .lighting import sample_lighting
@@ -38,8 +39,11 @@ class VideoPlan:
     seed: tuple[int, ...]
 
 
-def render_video(plan: VideoPlan, size: int, n_frames: int) -> list[tuple[bytes, str]]:
-    """Return `n_frames` (JPEG bytes, attack_detail) pairs for `plan` at `size` x `size` pixels."""
+def render_video(plan: VideoPlan, size: int, n_frames: int, cue_masks: list | None = None) -> list[tuple[bytes, str]]:
+    """Return `n_frames` (JPEG bytes, attack_detail) pairs for `plan` at `size` x `size` pixels.
+
+    With a list as `cue_masks`, one dict per frame is appended to it: cue name -> boolean `size` x `size` mask of
+    where the renderer put that cue (`datasets_scripts.synth.cues`; empty for live frames)."""
     if plan.attack not in ATTACKS:
         raise ValueError(f"unknown SynthFAS attack {plan.attack!r}; expected one of {ATTACKS}")
     domain = domain_by_name(plan.domain)
@@ -52,6 +56,7 @@ def render_video(plan: VideoPlan, size: int, n_frames: int) -> list[tuple[bytes,
     focus = float(rng.uniform(*camera.lens_blur))
     frame_rngs = [np.random.default_rng((*plan.seed, 1 + index)) for index in range(n_frames)]
     sensor_px = camera.sensor_px
+    masks = [] if cue_masks is not None else None
     if plan.attack == "none":
         frames = [
             render_live(source, jitter_framing(framing, frame_rng) if index else framing, lighting, sensor_px)
@@ -61,12 +66,12 @@ def render_video(plan: VideoPlan, size: int, n_frames: int) -> list[tuple[bytes,
     elif plan.attack == "print":
         printer = domain.printers[int(rng.integers(len(domain.printers)))]
         sheet = sample_sheet(rng, printer)
-        frames = render_print_video(source, framing, sheet, printer, lighting, sensor_px, focus, frame_rngs)
+        frames = render_print_video(source, framing, sheet, printer, lighting, sensor_px, focus, frame_rngs, masks)
         detail = ":".join(["print", printer.name, *sheet_detail(sheet)])
     elif plan.attack == "replay":
         screen = domain.screens[int(rng.integers(len(domain.screens)))]
         setup = sample_screen(rng, screen, sensor_px)
-        frames = render_replay_video(source, framing, setup, screen, lighting, sensor_px, focus, frame_rngs)
+        frames = render_replay_video(source, framing, setup, screen, lighting, sensor_px, focus, frame_rngs, masks)
         detail = screen_detail(screen, setup)
     else:
         printer = domain.printers[int(rng.integers(len(domain.printers)))]
@@ -78,8 +83,11 @@ def render_video(plan: VideoPlan, size: int, n_frames: int) -> list[tuple[bytes,
             wearer=sources[int(rng.integers(len(sources)))],
             wearer_shift=(float(rng.normal(0, 0.006)), float(rng.normal(0, 0.006))),
         )
-        frames = render_mask_video(source, framing, setup, printer, lighting, sensor_px, focus, frame_rngs)
+        frames = render_mask_video(source, framing, setup, printer, lighting, sensor_px, focus, frame_rngs, masks)
         detail = "mask:paper_cutout" + (":oval" if setup.oval else ":sheet")
+    if cue_masks is not None:
+        cue_masks += [{cue: downsample_mask(mask, size) for cue, mask in frame.items()} for frame in masks or
+                      [{}] * n_frames]
     return [
         (capture(frame, camera, lighting.illuminant, frame_rng, size, lens_blur=focus), detail)
         for frame, frame_rng in zip(frames, frame_rngs)

@@ -1,0 +1,114 @@
+"""Heat maps (`judge(heatmap=True)`, `heatmap_ifas`): gradient x input on the patch features against finite
+differences, a model that reads one known patch by construction, cue-word tokens, and the box mapping of a face
+off-centre in a non-square image."""
+
+import copy
+
+import numpy as np
+import torch
+from PIL import Image
+
+from faces_ifas import DEFAULT_FACE_CROP, check_face_crop
+from heatmap_ifas import cue_token_mask, cues_named, overlay
+from ifas_build import tiny_ifas
+from tiny_inputs import random_image
+
+
+def _hand_margins(model, processor, image, features: torch.Tensor, live: bool) -> np.ndarray:
+    """The Yes/No logit margin at the answer position, signed towards the answer, for each row of patch features."""
+    inputs = processor.prepare_inputs([image], crop_faces=False)
+    global_tokens, _ = model.model.encode_images(inputs["pixel_values"].double())
+    rows = len(features)
+    with torch.no_grad():
+        logits = model(input_ids=inputs["input_ids"].expand(rows, -1),
+                       attention_mask=inputs["attention_mask"].expand(rows, -1),
+                       vision_global_tokens=global_tokens.expand(rows, -1, -1),
+                       vision_patch_features=features).logits[:, -1]
+    live_id, spoof_id = model.judgment_token_ids()
+    margin = (logits[:, live_id] - logits[:, spoof_id]).numpy()
+    return margin if live else -margin
+
+
+def test_judgment_map_is_gradient_times_input_of_the_margin_by_finite_differences():
+    model, processor = tiny_ifas("clip", seed=4)  # GAC on: the patch features reach the LLM two ways
+    model = model.double()
+    image = random_image(7, (16, 16))
+    answer = model.judge(processor, [image], heatmap=True, max_new_tokens=6)[0]
+    inputs = processor.prepare_inputs([image], crop_faces=False)
+    with torch.no_grad():
+        _, features = model.model.encode_images(inputs["pixel_values"].double())
+    side, eps = 4, 1e-2
+    # d/dt margin(patch p scaled by t) at t = 1 is gradient . input of patch p: central differences, all at once
+    scaled = features.repeat(2 * side * side, 1, 1)
+    for patch in range(side * side):
+        scaled[2 * patch, patch] *= 1 + eps
+        scaled[2 * patch + 1, patch] *= 1 - eps
+    margins = _hand_margins(model, processor, image, scaled, answer["is_live"])
+    expected = np.clip((margins[0::2] - margins[1::2]) / (2 * eps), 0, None).reshape(side, side)
+    assert expected.max() > 0
+    np.testing.assert_allclose(answer["heatmap"], expected / expected.max(), atol=1e-2)  # float32 softmax inside
+    assert answer["explanation_heatmap"].shape == (side, side)
+    assert answer["heatmap_box"] == [0.0, 0.0, 16.0, 16.0]
+
+
+def test_a_model_that_reads_one_patch_gets_its_maximum_there():
+    """No GAC, a projector that reads one feature channel, and that channel set on patch (1, 3) only: the decision
+    depends on that patch alone, while every other patch has non-zero features (and non-zero gradients)."""
+    model, processor = tiny_ifas("clip", seed=2, use_gac=False)
+    with torch.no_grad():
+        model.model.multi_modal_projector.linear_1.weight[:, 1:] = 0
+    target = (1, 3)
+
+    def encode_images(pixel_values):
+        features = torch.randn(len(pixel_values), 16, 32, generator=torch.Generator().manual_seed(0))
+        features[:, :, 0] = 0
+        features[:, target[0] * 4 + target[1], 0] = 6.0
+        return None, features
+
+    model.model.encode_images = encode_images
+    answer = model.judge(processor, [random_image(3, (16, 16))], heatmap=True, max_new_tokens=4)[0]
+    heatmap = answer["heatmap"]
+    assert heatmap.shape == (4, 4)
+    assert np.unravel_index(heatmap.argmax(), heatmap.shape) == target and heatmap[target] == 1.0
+    assert np.delete(heatmap.ravel(), target[0] * 4 + target[1]).max() < 1e-6
+
+
+def test_cue_words_are_found_in_text_and_tokens(tiny_model_and_processor):
+    assert cues_named("Screen replay: glare on the glass and the device bezel at the edge.") == ["bezel", "glare"]
+    assert cues_named("Paper mask: cut-out eye holes and a sharp paper outline.") == ["cut_edge", "eye_holes"]
+    assert cues_named("Live face: natural skin texture.") == []
+    tokenizer = tiny_model_and_processor[1].tokenizer
+    ids = tokenizer("Screen replay: glare and a bezel.", add_special_tokens=False)["input_ids"]
+    marks = cue_token_mask(tokenizer, ids)
+    marked = tokenizer.decode([t for t, m in zip(ids, marks) if m])
+    assert "glare" in marked and "bezel" in marked and "Screen" not in marked and "replay" not in marked
+
+
+def test_judge_without_heatmap_adds_no_keys(tiny_model_and_processor):
+    model, processor = tiny_model_and_processor
+    answer = model.judge(processor, [random_image(1)], max_new_tokens=2)[0]
+    assert not {"heatmap", "explanation_heatmap", "heatmap_box"} & set(answer)
+
+
+def test_heatmap_box_is_the_face_crop_of_a_non_square_image(tiny_model_and_processor):
+    from skimage import data as skimage_data  # face photos from registry packages; MTCNN from facenet-pytorch
+
+    model, processor = tiny_model_and_processor
+    cropping = copy.deepcopy(processor)
+    cropping.face_crop = check_face_crop(DEFAULT_FACE_CROP)
+    face = Image.fromarray(skimage_data.astronaut()).crop((150, 30, 300, 210))
+    image = Image.new("RGB", (700, 400), (90, 120, 150))
+    image.paste(face, (30, 200))  # left and low: far from the centre of a wide image
+    answer = model.judge(cropping, [image], heatmap=True, max_new_tokens=3)[0]
+    rows = int(model.config.vision_config.image_size) // int(model.config.vision_config.patch_size)
+    assert answer["heatmap"].shape == answer["explanation_heatmap"].shape == (rows, rows)
+    x1, y1, x2, y2 = answer["face_box"]
+    side = DEFAULT_FACE_CROP["scale"] * max(x2 - x1, y2 - y1)
+    left, top = round((x1 + x2 - side) / 2), round((y1 + y2 - side) / 2)
+    assert answer["heatmap_box"] == [left, top, left + round(side), top + round(side)]
+    assert answer["heatmap_box"][2] < 350 and answer["heatmap_box"][1] > 150
+    seen = cropping.detect_faces([image])[0].image  # the pixels the model saw
+    box = [int(v) for v in answer["heatmap_box"]]
+    again = image.crop(box).resize(seen.size, Image.Resampling.BICUBIC)
+    assert np.array_equal(np.asarray(again), np.asarray(seen))
+    assert overlay(image, answer["heatmap"], answer["heatmap_box"]).size == (box[2] - box[0], box[3] - box[1])
