@@ -114,13 +114,18 @@ def sharded_run(tiny_checkpoint, tmp_path_factory):
 
 
 def test_connector_prepared_under_cpu_ram_efficient_loading_equals_one_process(sharded_run, tiny_checkpoint):
+    assert_gac_equals_one_process(sharded_run / "gac.safetensors", tiny_checkpoint)
+
+
+def assert_gac_equals_one_process(saved, tiny_checkpoint: str) -> None:
+    """The GAC tensors in the file `saved` equal the same connector preparation in one process; they moved."""
     model = IFASForConditionalGeneration.from_pretrained(tiny_checkpoint)
     processor = IFASProcessor.from_pretrained(tiny_checkpoint, trust_remote_code=True)
     freeze(model, IFASScriptArguments())
     start = {k: v.clone() for k, v in model.state_dict().items() if k.startswith("model.gac.")}
     torch.manual_seed(0)
     prepare_connector(model, processor, tiny_contract_dataset()["train"], PREPARATION, seed=0)
-    sharded = load_file(sharded_run / "gac.safetensors")
+    sharded = load_file(saved)
     assert sharded.keys() == start.keys()
     assert not torch.equal(sharded["model.gac.global_shift"], start["model.gac.global_shift"])
     for name, tensor in model.state_dict().items():
