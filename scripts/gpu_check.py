@@ -2,7 +2,7 @@
 replace, random weights: no download) trained in bf16 under each accelerate config that fits one GPU, each final
 checkpoint checked, and the Trainer's evaluation under 2 processes compared with 1. Driven by `scripts/gpu_check.sh`:
 
-    python scripts/gpu_check.py prepare --out DIR [--tiny]        # SynthFAS + the initial checkpoint
+    python scripts/gpu_check.py prepare --out DIR [--tiny]        # generated data + the initial checkpoint
     accelerate launch --config_file CFG scripts/gpu_check.py train --out DIR --name NAME [--cpu] [--max_steps N]
     python scripts/gpu_check.py check --out DIR --name NAME [--cpu] # the final folder against 'single' and 'init'
     accelerate launch --num_processes N scripts/gpu_check.py evaluate --out DIR --name eval1|eval2 [--cpu]
@@ -60,18 +60,45 @@ def demo_size_model():
     return model, processor
 
 
+CAPTIONS = {0: "Natural skin texture and real depth show a live person.",
+            1: "The face is printed on paper with halftone dots and flat colours."}
+
+
+def synthetic_split(count: int, size: int, split: str, seed: int):
+    """`count` contract rows of generated `size` px images: live = smooth colour fields, spoof = the same with
+    alternate rows inverted (print-like stripes). What the check measures (speed, memory, save/reload) needs no
+    realistic data; SynthFAS would need scikit-image's face photographs (no room among the wheels)."""
+    import numpy as np
+    from datasets import Dataset
+    from PIL import Image
+
+    from datasets_scripts.contract import FEATURES, make_record
+
+    rows = []
+    for i in range(count):
+        label = i % 2
+        rng = np.random.default_rng(seed * 100_003 + i)
+        image = np.tile(rng.integers(60, 200, 3), (size, size, 1)).astype(np.float64)
+        image += rng.normal(0, 8, (size, size, 3))
+        if label == 1:
+            image[::2] = 255 - image[::2]
+        rows.append(make_record(
+            image=Image.fromarray(np.clip(image, 0, 255).astype(np.uint8)), label=label,
+            attack_type="none" if label == 0 else "print", dataset="gpu_check", split=split,
+            subject=f"{split}_{i // 2}", video_id=f"{split}_{i}", caption=CAPTIONS[label], caption_source="template"))
+    return Dataset.from_list(rows, features=FEATURES)
+
+
 def prepare(out: Path, tiny: bool) -> None:
-    """SynthFAS (leave synth_d out) saved as train/dev and test, and the untrained I-FAS checkpoint."""
+    """Generated train/dev and test splits, and the untrained I-FAS checkpoint."""
     from datasets import DatasetDict
 
-    from datasets_scripts.synthfas import build_synthfas, leave_one_domain_out
     from ifas_build import save_checkpoint, tiny_ifas
 
-    size = 64 if tiny else 224
-    data = build_synthfas(per_domain=24 if tiny else 64, size=size, seed=0)
-    train, dev, test = leave_one_domain_out(data, "synth_d")
-    DatasetDict({"train": train, "dev": dev.select(range(min(32, len(dev))))}).save_to_disk(str(out / "protocol"))
-    DatasetDict({"test": test.select(range(min(64, len(test))))}).save_to_disk(str(out / "test"))
+    size = 16 if tiny else 224
+    DatasetDict({"train": synthetic_split(160, size, "train", 0), "dev": synthetic_split(24, size, "dev", 1)}
+                ).save_to_disk(str(out / "protocol"))
+    DatasetDict({"test": synthetic_split(16, size, "test", 2)}).save_to_disk(str(out / "test"))
     torch.manual_seed(0)
     if tiny:
         model, processor = tiny_ifas("dinov2", gac_num_queries=8, gac_mode="replace", tie_word_embeddings=True)
@@ -169,7 +196,7 @@ def check(out: Path, name: str, cpu: bool) -> None:
         problems.append("the reloaded LM head is not tied")
     processor = IFASProcessor.from_pretrained(folder, trust_remote_code=True)
     device = "cpu" if cpu or not torch.cuda.is_available() else "cuda"
-    images = list(load_from_disk(str(out / "test"))["test"]["image"])[:16]
+    images = list(load_from_disk(str(out / "test"))["test"]["image"])
     scores = model.to(device).eval().score(processor, images, crop_faces=False)
     if not all(math.isfinite(float(p)) for p in scores):
         problems.append("P(live) not finite")
