@@ -44,7 +44,7 @@ if [[ $CPU == 0 ]]; then
 fi
 # The Trainer's evaluation, 1 and 2 processes; 2 processes cannot share one GPU under NCCL, so they run on the CPU (gloo)
 for n in 1 2; do
-  $PY -m accelerate.commands.launch --num_processes $n --cpu "${LAUNCH[@]/--cpu}" \
+  $PY -m accelerate.commands.launch --num_processes $n --num_machines 1 --dynamo_backend no --cpu \
     scripts/gpu_check.py evaluate --out "$OUT" --name "eval$n" --cpu
 done
 $PY scripts/gpu_check.py table --out "$OUT" | tee "$OUT/table.md"
