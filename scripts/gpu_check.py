@@ -225,6 +225,8 @@ def evaluate(out: Path, name: str, cpu: bool) -> None:
             problems = [f"{key} {metrics[key]:.6f} != {reference[key]:.6f} (1 process)"
                         for key in ("eval_loss", "eval_judgment_accuracy")
                         if not math.isclose(metrics[key], reference[key], rel_tol=EVAL_RTOL)]
+            if metrics["processes"] != int(name.removeprefix("eval")):
+                problems.append(f"ran with {metrics['processes']} process(es), not {name.removeprefix('eval')}")
             metrics |= {"passed": not problems, "problems": problems}
         (out / name / "gpu_check.json").write_text(json.dumps(metrics))
 

@@ -43,8 +43,7 @@ if [[ $CPU == 0 ]]; then
   run fsdp fsdp.yaml --fsdp_transformer_layer_cls_to_wrap Dinov2Layer,LlamaDecoderLayer,IFASGACBlock
 fi
 # The Trainer's evaluation, 1 and 2 processes; 2 processes cannot share one GPU under NCCL, so they run on the CPU (gloo)
-for n in 1 2; do
-  $PY -m accelerate.commands.launch --num_processes $n --num_machines 1 --dynamo_backend no --cpu \
-    scripts/gpu_check.py evaluate --out "$OUT" --name "eval$n" --cpu
-done
+# (`accelerate launch --cpu --num_processes 2` started one process in the dry run; torchrun starts two, gloo)
+$PY scripts/gpu_check.py evaluate --out "$OUT" --name eval1 --cpu
+$PY -m torch.distributed.run --nproc_per_node 2 scripts/gpu_check.py evaluate --out "$OUT" --name eval2 --cpu
 $PY scripts/gpu_check.py table --out "$OUT" | tee "$OUT/table.md"
