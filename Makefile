@@ -6,7 +6,7 @@ DEMO_STAMP := $(VENV)/.demo-installed
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install test demo bench clean
+.PHONY: install test demo bench clean gpu-wheels
 
 # torch==2.13.0 must be in the same pip command as the rest, or pip resolves a multi-GB CUDA build.
 # --no-compile: pip would byte-compile every installed module (most of the install's time); Python compiles the
@@ -45,6 +45,10 @@ bench: $(DEMO_STAMP)
 	$(PY) bench/bench_scf.py
 	$(PY) bench/bench_build.py
 	$(PY) bench/bench_demo.py
+
+# The wheels the offline GPU check installs from (scripts/gpu_check.sh; CPython 3.12 x86-64, at most 64 MiB).
+gpu-wheels: $(STAMP)
+	bash scripts/gpu_wheels.sh gpu_wheels
 
 clean:
 	rm -rf outputs .pytest_cache

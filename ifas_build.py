@@ -222,15 +222,27 @@ def _check_loading_info(info: dict, name_or_path: str) -> None:
             f"{len(keys)} {kind} (e.g. {keys[:3]})" for kind, keys in problems.items()))
 
 
+def source_chat_template(source_processor, name_or_path: str, chat_template: str | None = None) -> str:
+    """`chat_template` when given, else the source processor's (or its tokenizer's) template; a source without one
+    is an error (I-FAS would otherwise fall back to ChatML, which a Llama or Mistral LLM was never trained on)."""
+    template = chat_template or source_processor.chat_template or getattr(source_processor.tokenizer, "chat_template",
+                                                                           None)
+    if not template:
+        raise ValueError(f"{name_or_path}: the checkpoint has no chat template (neither its processor nor its "
+                         "tokenizer holds one); pass the template the model was trained with: "
+                         "from_pretrained_vlm(..., chat_template=TEMPLATE) or train_sft.py --vlm_chat_template_path FILE")
+    return template
+
+
 def from_pretrained_vlm(
-    name_or_path: str, dtype: torch.dtype = torch.float32, **config_overrides
+    name_or_path: str, dtype: torch.dtype = torch.float32, chat_template: str | None = None, **config_overrides
 ) -> tuple[IFASForConditionalGeneration, IFASProcessor]:
     """An I-FAS converted from a pretrained `LlavaForConditionalGeneration` (llava-hf/llava-1.5-7b-hf, -13b,
     bakLlava, llava-interleave-qwen): an already aligned MLLM, as the paper fine-tunes.
 
     Vision tower, projector, LLM and LM head keep their pretrained weights; the tokenizer, chat template, image
     processor (resize, crop, normalisation), `vision_feature_layer`, select strategy and projector activation come
-    from the source. GAC is new (random): it pools each tapped layer's CLS token, or the mean of its patch tokens
+    from the source; `chat_template` replaces the source's template (required when the source has none). GAC is new (random): it pools each tapped layer's CLS token, or the mean of its patch tokens
     for towers without CLS (SigLIP; a deviation from the paper). With `use_gac=False` the model computes exactly
     what the source computes. Weights load straight from the source's safetensors onto the model (meta-device
     construction, memory-mapped reads; partitioned under DeepSpeed ZeRO-3 when it is enabled), one copy in memory.
@@ -263,7 +275,8 @@ def from_pretrained_vlm(
                         **{**settings, **config_overrides})
     source_processor = AutoProcessor.from_pretrained(name_or_path)
     processor = build_processor(config, source_processor.tokenizer, source_processor.image_processor,
-                                chat_template=source_processor.chat_template, image_token=source_processor.image_token)
+                                chat_template=source_chat_template(source_processor, name_or_path, chat_template),
+                                image_token=source_processor.image_token)
     if processor.image_token_id != source.image_token_id:
         raise ValueError(f"{name_or_path}: the tokenizer's {processor.image_token!r} is id {processor.image_token_id}, "
                          f"the config's image_token_id is {source.image_token_id}")

@@ -331,6 +331,21 @@ class IFASForConditionalGeneration(IFASPreTrainedModel, GenerationMixin):
     def get_image_features(self, pixel_values: torch.Tensor) -> torch.Tensor:
         return self.model.get_image_features(pixel_values)
 
+    def enable_input_require_grads(self) -> None:
+        """Make the LLM's input embeddings' output require grad (PEFT + gradient checkpointing on a frozen LLM need
+        it); the vision tower's patch embedding only while some tower weight trains. The transformers default hooks
+        every sub-model's embeddings, so backward (and reentrant recomputation) would run through a frozen tower."""
+
+        def make_inputs_require_grads(module, input, output):
+            output.requires_grad_(True)
+
+        modules = [self.get_input_embeddings()]
+        tower = self.model.vision_tower
+        if any(p.requires_grad for p in tower.parameters()):
+            modules.append(tower.get_input_embeddings())
+        self._require_grads_hooks = [module.register_forward_hook(make_inputs_require_grads) for module in modules]
+        self._require_grads_hook = self._require_grads_hooks[0]
+
     def forward(
         self,
         input_ids: torch.LongTensor | None = None,

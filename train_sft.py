@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
+from accelerate import PartialState
 from peft import LoraConfig, get_peft_model
 from transformers import set_seed
 from trl import ModelConfig, SFTConfig, SFTTrainer, TrlParser
@@ -30,13 +31,15 @@ from ifas_build import from_backbones, from_pretrained_vlm
 from ifas_train.balanced_sampler import LabelBalancedSampler
 from ifas_train.connector_init import calibrate_connector, encode_images, warm_start_connector
 from ifas_train.freezing import freeze_unused_parameters
+from ifas_train.image_check import drop_unreadable_images_across_ranks
 from ifas_train.saving import save_full_checkpoint, zero3_init_disabled
+from ifas_train.sharding import connector_weights, sharded_training
 from ifas_train.vision_cache import VisionFeatureCache
 from modeling_ifas import IFASForConditionalGeneration
 from processing_ifas import IFASProcessor
 from datasets_scripts.contract import LABEL_LIVE
 from datasets_scripts.protocols import load_protocol
-from sft_data import IFASCollator, check_judgment_tokens, check_lengths, drop_unreadable_images, load_training_split
+from sft_data import IFASCollator, check_judgment_tokens, check_lengths, load_training_split
 
 logger = logging.getLogger(__name__)
 LANGUAGE_MODEL_LORA_TARGETS = r".*language_model.*\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)"
@@ -90,6 +93,8 @@ class IFASScriptArguments:
     dataset_eval_split: str | None = None
     vlm_model_name_or_path: str | None = field(default=None, metadata={
         "help": "Convert this pretrained LLaVA checkpoint (llava-hf/llava-1.5-7b-hf, ...) into I-FAS, adding GAC."})
+    vlm_chat_template_path: str | None = field(default=None, metadata={
+        "help": "A Jinja chat template file for --vlm_model_name_or_path (needed when the source has none)."})
     vision_model_name_or_path: str | None = field(default=None, metadata={"help": "Build from this vision tower."})
     text_model_name_or_path: str | None = field(default=None, metadata={"help": "... and this causal LM."})
     image_size: int | None = None
@@ -101,14 +106,18 @@ class IFASScriptArguments:
     merge_lora: bool = field(default=True, metadata={"help": "Merge LoRA into the final complete checkpoint."})
     check_images: bool = field(default=True, metadata={"help": "Decode every image first; skip unreadable rows."})
     cache_vision_features: bool = field(default=False, metadata={
-        "help": "Run the frozen vision tower once per image and reuse its features (ifas_train/vision_cache.py)."})
+        "help": "Run the frozen vision tower once per image and reuse its features (ifas_train/vision_cache.py); "
+                "refused under DeepSpeed ZeRO-3 and FSDP (the sharded tower's forward is a collective)."})
+    vision_cache_gib: float = field(default=4.0, metadata={
+        "help": "At most this many GiB of cached vision features per process (least recently used evicted)."})
     calibrate_connector_images: int = field(default=0, metadata={
         "help": "For a freshly initialised GAC: standardise its inputs and match its output norm to the LLM's "
-                "embeddings on this many training images before training (ifas_train/connector_init.py); 0 = off."})
+                "embeddings on this many training images before training (ifas_train/connector_init.py); 0 = off; "
+                "skipped when resuming (the checkpoint holds the connector)."})
     warm_start_connector_steps: int = field(default=0, metadata={
         "help": "Connector-only stage before training: this many steps of the GAC with a temporary probe that "
                 "tells live from each attack type on the frozen tower's features of the training images "
-                "(ifas_train/connector_init.py); 0 = off."})
+                "(ifas_train/connector_init.py); 0 = off; skipped when resuming."})
     warm_start_connector_lr: float = 1e-3
     warm_start_connector_images: int = field(default=1024, metadata={
         "help": "At most this many training images (a seeded draw) for the connector's warm start."})
@@ -292,11 +301,16 @@ def freeze(model: IFASForConditionalGeneration, script_args: IFASScriptArguments
 
 
 def load_model_and_processor(model_args: ModelConfig, script_args: IFASScriptArguments):
-    """An I-FAS checkpoint (`--model_name_or_path`), one converted from a LLaVA checkpoint
-    (`--vlm_model_name_or_path`, weights in `--dtype`), or one built from `--vision/text_model_name_or_path`."""
+    """An I-FAS checkpoint (`--model_name_or_path`) or one converted from a LLaVA checkpoint
+    (`--vlm_model_name_or_path`), weights in `--dtype` (float32 for "auto": the optimizer's master weights; `--bf16`
+    is mixed precision), or one built from `--vision/text_model_name_or_path`."""
+    dtype = torch.float32 if model_args.dtype in (None, "auto") else getattr(torch, model_args.dtype)
     if script_args.vlm_model_name_or_path:
-        dtype = torch.float32 if model_args.dtype in (None, "auto") else getattr(torch, model_args.dtype)
-        return from_pretrained_vlm(script_args.vlm_model_name_or_path, dtype=dtype,
+        chat_template = None
+        if script_args.vlm_chat_template_path:
+            with open(script_args.vlm_chat_template_path, encoding="utf-8") as file:
+                chat_template = file.read()
+        return from_pretrained_vlm(script_args.vlm_model_name_or_path, dtype=dtype, chat_template=chat_template,
                                    gac_num_queries=script_args.gac_num_queries, use_gac=script_args.use_gac)
     if script_args.vision_model_name_or_path and script_args.text_model_name_or_path:
         with zero3_init_disabled():  # whole tensors while the backbones are copied in; DeepSpeed partitions later
@@ -307,7 +321,7 @@ def load_model_and_processor(model_args: ModelConfig, script_args: IFASScriptArg
     if not model_args.model_name_or_path:
         raise ValueError("give --model_name_or_path, --vlm_model_name_or_path, or both --vision_model_name_or_path and "
                          "--text_model_name_or_path")
-    model = IFASForConditionalGeneration.from_pretrained(model_args.model_name_or_path)
+    model = IFASForConditionalGeneration.from_pretrained(model_args.model_name_or_path, dtype=dtype)
     processor = IFASProcessor.from_pretrained(model_args.model_name_or_path, trust_remote_code=True)
     return model, processor
 
@@ -326,13 +340,21 @@ def new_token_rows(config) -> dict[str, list[int]] | None:
     return rows
 
 
+def trainable_connector_modules(model) -> list[str]:
+    """The connector modules (projector, GAC) that have a trainable parameter: a projector frozen as unused
+    (`gac_mode="replace"`) is left out, since `modules_to_save` would make a trainable copy of it."""
+    return [name for name in CONNECTOR_MODULES
+            if getattr(model.model, name, None) is not None
+            and any(p.requires_grad for p in getattr(model.model, name).parameters())]
+
+
 def apply_lora(model, model_args: ModelConfig):
-    """LoRA on the language model only; the projector and GAC are trained in full (`modules_to_save`); the rows
-    of added tokens (`<image>`, ChatML) train too (`trainable_token_indices`)."""
+    """LoRA on the language model only; the projector and GAC, where trainable, are trained in full
+    (`modules_to_save`); the rows of added tokens (`<image>`, ChatML) train too (`trainable_token_indices`)."""
     config = LoraConfig(
         r=model_args.lora_r, lora_alpha=model_args.lora_alpha, lora_dropout=model_args.lora_dropout,
         target_modules=model_args.lora_target_modules or LANGUAGE_MODEL_LORA_TARGETS,
-        modules_to_save=list(CONNECTOR_MODULES), task_type="CAUSAL_LM",
+        modules_to_save=trainable_connector_modules(model) or None, task_type="CAUSAL_LM",
         trainable_token_indices=new_token_rows(model.config),
     )
     return get_peft_model(model, config)
@@ -364,11 +386,29 @@ def image_classes(rows) -> torch.Tensor:
                          for label, attack in zip(rows["label"], rows["attack_type"])])
 
 
-def prepare_connector(model, processor, train_dataset, script_args, vision_cache=None, seed: int = 0) -> None:
+def prepare_connector(model, processor, train_dataset, script_args, vision_cache=None, seed: int = 0,
+                      resuming: bool = False) -> None:
     """`--cache_vision_features` (a `VisionFeatureCache`, shared when given), `--calibrate_connector_images` and
-    `--warm_start_connector_steps`."""
+    `--warm_start_connector_steps` (not when `resuming`: the checkpoint restores the trained connector). Call on
+    every rank: under ZeRO-3 the connector's weights are gathered around the preparation (`connector_weights`)."""
     if script_args.cache_vision_features or vision_cache is not None:
-        (vision_cache if vision_cache is not None else VisionFeatureCache()).attach(model)
+        cache = vision_cache if vision_cache is not None else VisionFeatureCache(max_bytes=int(script_args.vision_cache_gib * 2**30))
+        cache.attach(model)
+    wanted = script_args.calibrate_connector_images or script_args.warm_start_connector_steps
+    if resuming and wanted:
+        logger.info("resuming: connector calibration and warm start skipped (the checkpoint holds the connector)")
+        return
+    if not wanted:
+        return
+    with connector_weights(model) as here:
+        if here:
+            calibrate_and_warm_start(model, processor, train_dataset, script_args, seed)
+        else:
+            logger.info("connector prepared on rank 0 only: FSDP broadcasts its weights when it wraps the model")
+
+
+def calibrate_and_warm_start(model, processor, train_dataset, script_args, seed: int) -> None:
+    """`--calibrate_connector_images` and `--warm_start_connector_steps` on a model whose weights are whole here."""
     count = min(script_args.calibrate_connector_images, len(train_dataset))
     if count:
         rows = train_dataset.shuffle(seed=0).select(range(count))
@@ -391,9 +431,15 @@ def build_trainer(script_args, training_args, model_args, vision_cache=None) -> 
     """Everything `main` does before `train()`: data checks, model, freezing, connector, LoRA, trainer.
     `vision_cache`: a `VisionFeatureCache` to share between runs on the same frozen tower (the demo's seeds)."""
     set_seed(training_args.seed)
+    sharded = sharded_training(training_args)
+    if sharded and (script_args.cache_vision_features or vision_cache is not None):
+        raise ValueError(f"--cache_vision_features cannot be used under {sharded}: the frozen tower's weights are "
+                         "sharded, so its forward is a collective (all-gather) that every rank must run in step, "
+                         "and ranks whose cache hits differ would hang; drop it, or train under DDP / ZeRO-2")
+    PartialState()  # the process group, before the image check shares its work across the ranks
     train_dataset, eval_dataset = training_data(script_args)
     if script_args.check_images:
-        train_dataset, skipped = drop_unreadable_images(train_dataset, "train")
+        train_dataset, skipped = drop_unreadable_images_across_ranks(train_dataset, "train")
         if skipped:
             logger.warning("skipped %d unreadable training image(s)", len(skipped))
     model, processor = load_model_and_processor(model_args, script_args)
@@ -403,7 +449,8 @@ def build_trainer(script_args, training_args, model_args, vision_cache=None) -> 
     unused = freeze_unused_parameters(model)
     if unused:
         logger.info("froze %d parameter(s) that receive no gradient: %s", len(unused), unused[:4])
-    prepare_connector(model, processor, train_dataset, script_args, vision_cache, seed=training_args.seed)
+    prepare_connector(model, processor, train_dataset, script_args, vision_cache, seed=training_args.seed,
+                      resuming=bool(training_args.resume_from_checkpoint))
     if model_args.use_peft:
         model = apply_lora(model, model_args)
     return IFASSFTTrainer(

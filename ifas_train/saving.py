@@ -41,6 +41,22 @@ def zero3_init_disabled():
             deepspeed.set_hf_deepspeed_config(active)
 
 
+def retie_word_embeddings(model) -> None:
+    """Tie the LM head to the input embeddings again, as the original config asks.
+
+    A gathered state dict (ZeRO-1/2, FSDP2) holds `lm_head.weight` and `embed_tokens.weight` as separate tensors, so
+    after `load_state_dict(assign=True)` they no longer share storage and PEFT's `merge_and_unload` then sets
+    `tie_word_embeddings=False` on the copy ("no longer tied after merging"): `tie_weights()` alone would do nothing
+    and the file would hold an independent head."""
+    model.config.tie_word_embeddings = True
+    text_config = model.config.get_text_config()
+    if text_config is not model.config:
+        text_config.tie_word_embeddings = True
+    model.tie_weights()
+    if model.get_output_embeddings().weight is not model.get_input_embeddings().weight:
+        raise ValueError("could not tie the LM head to the input embeddings of the final checkpoint")
+
+
 def plain_model_from_state_dict(model, state_dict: dict, merge_lora: bool = True):
     """A plain `IFASForConditionalGeneration` holding `state_dict` (the full tensors of `model`, a plain or a PEFT
     I-FAS whose own parameters may be partitioned or sharded); LoRA merged when `model` is a PEFT model.
@@ -61,7 +77,7 @@ def plain_model_from_state_dict(model, state_dict: dict, merge_lora: bool = True
         if peft_config and merge_lora:
             plain = plain.merge_and_unload()
         if base.config.tie_word_embeddings:  # after the merge: trainable-token wrappers hide the embedding until then
-            (plain.get_base_model() if hasattr(plain, "peft_config") else plain).tie_weights()
+            retie_word_embeddings(plain.get_base_model() if hasattr(plain, "peft_config") else plain)
         on_meta = [name for name, tensor in [*plain.named_parameters(), *plain.named_buffers()] if tensor.is_meta]
         if result.unexpected_keys or on_meta:
             raise ValueError(f"the gathered state dict does not match the model: unexpected keys "

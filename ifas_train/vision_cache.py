@@ -6,6 +6,11 @@ so every epoch, every evaluation and every seed can reuse them. `VisionFeatureCa
 only the rows it has not seen; `attach` makes a model (also PEFT-wrapped) use it transparently in `forward`, `score`,
 `judge` and `generate`. A cache belongs to one frozen tower: attaching it to a model whose tower differs raises.
 
+The entries keep the dtype the tower computed them in (bf16 under bf16 autocast) and at most `max_bytes` of them are
+kept (least recently used evicted; `--vision_cache_gib` of `train_sft.py`), per process. A sharded tower (DeepSpeed
+ZeRO-3, FSDP) is refused: each forward through it is a collective (all-gather of its weights), and ranks whose cache
+hits differ would stop calling it in step (a hang, or "collective mismatch" under gloo).
+
 Example:
     >>> cache = VisionFeatureCache()  # doctest: +SKIP
     >>> cache.attach(model)                  # the tower must be frozen  # doctest: +SKIP
@@ -17,6 +22,7 @@ Example:
 from __future__ import annotations
 
 import hashlib
+from collections import OrderedDict
 
 import torch
 from torch import nn
@@ -39,12 +45,28 @@ def tower_fingerprint(tower: nn.Module) -> str:
     return digest.hexdigest()
 
 
-class VisionFeatureCache:
-    """Memo of `encode_images` per pixel row; `hits` and `misses` count rows served from it and computed."""
+def is_sharded(parameter: torch.Tensor) -> bool:
+    """True for a parameter sharded across ranks: an FSDP2 `DTensor` or a DeepSpeed ZeRO-3 partition (`ds_id`)."""
+    from torch.distributed.tensor import DTensor
 
-    def __init__(self, storage_dtype: torch.dtype = torch.float32):
+    return isinstance(parameter, DTensor) or hasattr(parameter, "ds_id")
+
+
+def _entry_bytes(entry: tuple[torch.Tensor | None, torch.Tensor]) -> int:
+    return sum(t.numel() * t.element_size() for t in entry if t is not None)
+
+
+class VisionFeatureCache:
+    """Memo of `encode_images` per pixel row; `hits` and `misses` count rows served from it and computed.
+
+    `storage_dtype`: the dtype entries are kept in (None: as computed); `max_bytes`: the bound on the entries' size
+    (None: unbounded), least recently used evicted first."""
+
+    def __init__(self, storage_dtype: torch.dtype | None = None, max_bytes: int | None = 4 * 2**30):
         self.storage_dtype = storage_dtype
-        self.entries: dict[bytes, tuple[torch.Tensor | None, torch.Tensor]] = {}
+        self.max_bytes = max_bytes
+        self.entries: OrderedDict[bytes, tuple[torch.Tensor | None, torch.Tensor]] = OrderedDict()
+        self.nbytes = 0
         self.fingerprint: str | None = None
         self.hits = self.misses = 0
 
@@ -54,6 +76,10 @@ class VisionFeatureCache:
     def attach(self, model: nn.Module) -> nn.Module:
         """Route `model`'s `encode_images` through the cache; the tower must be frozen and match the cache's."""
         inner = _inner_model(model)
+        if any(is_sharded(p) for p in inner.vision_tower.parameters()):
+            raise ValueError("VisionFeatureCache cannot serve a sharded vision tower (DeepSpeed ZeRO-3, FSDP): its "
+                             "forward is a collective that every rank must run in step; train without "
+                             "--cache_vision_features, or under DDP / ZeRO-2")
         if any(p.requires_grad for p in inner.vision_tower.parameters()):
             raise ValueError("VisionFeatureCache needs a frozen vision tower (its outputs would change as it trains)")
         fingerprint = tower_fingerprint(inner.vision_tower)
@@ -76,19 +102,35 @@ class VisionFeatureCache:
         keys = [hashlib.blake2b(row.detach().float().cpu().numpy().tobytes(), digest_size=20).digest()
                 for row in pixel_values]
         missing = [i for i, key in enumerate(keys) if key not in self.entries]
+        computed = {}
         if missing:
             with torch.no_grad():
                 global_tokens, patch_features = compute(pixel_values[missing])
             for j, i in enumerate(missing):
-                self.entries[keys[i]] = (
+                computed[keys[i]] = (
                     None if global_tokens is None else global_tokens[j].to("cpu", self.storage_dtype).clone(),
                     patch_features[j].to("cpu", self.storage_dtype).clone(),
                 )
         self.misses += len(missing)
         self.hits += len(keys) - len(missing)
-        rows = [self.entries[key] for key in keys]
+        rows = [computed[key] if key in computed else self.entries[key] for key in keys]
+        for key in keys:
+            if key in self.entries:
+                self.entries.move_to_end(key)
+        for key, entry in computed.items():
+            self._store(key, entry)
         dtype, device = pixel_values.dtype, pixel_values.device
-        patch = torch.stack([p for _, p in rows]).to(device, dtype)
+        patch = torch.stack([p.to(dtype) for _, p in rows]).to(device)
         if rows[0][0] is None:
             return None, patch
-        return torch.stack([g for g, _ in rows]).to(device, dtype), patch
+        return torch.stack([g.to(dtype) for g, _ in rows]).to(device), patch
+
+    def _store(self, key: bytes, entry: tuple[torch.Tensor | None, torch.Tensor]) -> None:
+        """Keep `entry`, evicting the least recently used entries beyond `max_bytes`."""
+        if key in self.entries:
+            return
+        self.entries[key] = entry
+        self.nbytes += _entry_bytes(entry)
+        while self.max_bytes is not None and self.nbytes > self.max_bytes and self.entries:
+            _, evicted = self.entries.popitem(last=False)
+            self.nbytes -= _entry_bytes(evicted)

