@@ -37,6 +37,7 @@ from processing_ifas import IFASProcessor
 from datasets_scripts.contract import LABEL_LIVE
 from datasets_scripts.protocols import load_protocol
 from sft_data import IFASCollator, check_judgment_tokens, check_lengths, drop_unreadable_images, load_training_split
+from sft_data import check_captions
 
 logger = logging.getLogger(__name__)
 LANGUAGE_MODEL_LORA_TARGETS = r".*language_model.*\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)"
@@ -398,6 +399,7 @@ def build_trainer(script_args, training_args, model_args, vision_cache=None) -> 
             logger.warning("skipped %d unreadable training image(s)", len(skipped))
     model, processor = load_model_and_processor(model_args, script_args)
     collator = IFASCollator(processor, max_length=training_args.max_length)
+    check_captions(train_dataset, collator)
     check_lengths(train_dataset, collator)
     freeze(model, script_args)
     unused = freeze_unused_parameters(model)
