@@ -106,9 +106,9 @@ def padded_canvas(image: Image.Image, pad: float = RETRY_PAD, min_side: int = MI
     shortest side is under `min_side`; returns (canvas, margin, factor): image pixel (x, y) is canvas pixel
     ((x + margin) * factor, (y + margin) * factor).
 
-    >>> canvas, margin, factor = padded_canvas(Image.new("RGB", (12, 8)))
-    >>> canvas.size, margin, factor
-    ((72, 56), 3, 3.5)
+    >>> canvas, margin, factor = padded_canvas(Image.new("RGB", (12, 8)))  # 18 x 14 with the margin, then x 48/14
+    >>> canvas.size, margin, round(factor, 3)
+    ((62, 48), 3, 3.429)
     """
     margin = round(pad * max(image.size))
     array = np.pad(np.asarray(image.convert("RGB")), ((margin, margin), (margin, margin), (0, 0)), mode="edge")

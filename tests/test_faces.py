@@ -229,13 +229,15 @@ def test_boxes_found_on_the_padded_canvas_are_mapped_back(monkeypatch):
     detector = MtcnnDetector()
     seen = []
 
-    def fake_mtcnn(image):  # nothing in the 12 x 8 image; one face on its canvas (3 px margin, enlarged 3.5x)
+    def fake_mtcnn(image):  # nothing in the 12 x 8 image; one face on its canvas (3 px margin, enlarged 48 / 14 x)
         seen.append(image.size)
-        return [] if image.size == (12, 8) else [(35.0, 28.0, 70.0, 56.0)]
+        return [] if image.size == (12, 8) else [(30.0, 24.0, 60.0, 48.0)]
 
     monkeypatch.setattr(detector, "_detect", fake_mtcnn)
-    assert detector.detect(Image.new("RGB", (12, 8))) == [(35 / 3.5 - 3, 28 / 3.5 - 3, 70 / 3.5 - 3, 56 / 3.5 - 3)]
-    assert seen == [(12, 8), (round(18 * 3.5), round(14 * 3.5))]
+    factor = 48 / 14
+    expected = [30 / factor - 3, 24 / factor - 3, 60 / factor - 3, 48 / factor - 3]
+    assert detector.detect(Image.new("RGB", (12, 8)))[0] == pytest.approx(expected)
+    assert seen == [(12, 8), (round(18 * factor), 48)]
 
 
 def test_face_free_and_tiny_images_give_no_face_or_a_crop_never_a_crash(cropping):
