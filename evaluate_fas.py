@@ -670,4 +670,6 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    from ifas_cli.errors import run_cli
+
+    sys.exit(run_cli(main))

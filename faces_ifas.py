@@ -3,8 +3,14 @@ of side `scale` x max(box w, h) around its centre (black where it leaves the fra
 
 A checkpoint's processor records the rule its model was trained with as ``face_crop`` (``{"detector": "mtcnn",
 "scale": 1.3, "size": 224}``, or None for a model fed whole images); `IFASProcessor` applies it to every image it
-prepares. This file ships with the checkpoint's remote code, so it imports only torch and PIL; the detector,
-facenet-pytorch, is imported when first used.
+prepares. This file ships with the checkpoint's remote code, so it imports only torch, numpy and PIL; the
+detector, facenet-pytorch, is imported when first used.
+
+Faces that fill the frame (images that are face crops already) and small images: when MTCNN finds no face in the
+image, it looks again on `padded_canvas` (the image with its edge pixels repeated around it by `RETRY_PAD` of its
+longest side, enlarged to at least `MIN_CANVAS_SIDE` px), and the boxes found there are mapped back to the
+image's pixels (they may reach past its border; the crop is black there, as for any face at the border). An image
+of any size, 1 px included, gives boxes or none, never a detector error.
 
 Boxes are (x1, y1, x2, y2) in pixels of the upright image.
 
@@ -29,6 +35,7 @@ import sys
 import types
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from PIL import Image
 
@@ -38,6 +45,8 @@ DEFAULT_SIZE = 224
 DETECTORS = ("mtcnn",)
 DEFAULT_FACE_CROP = {"detector": "mtcnn", "scale": DEFAULT_SCALE, "size": DEFAULT_SIZE}
 NO_FACE = "no face found"
+RETRY_PAD = 0.25  # padded_canvas: edge pixels added on every side, as a fraction of the image's longest side
+MIN_CANVAS_SIDE = 48  # padded_canvas: a smaller canvas is enlarged to this shortest side (MTCNN needs >= 20 px)
 
 
 def square_crop(image: Image.Image, box: Box, scale: float = DEFAULT_SCALE, size: int = DEFAULT_SIZE) -> Image.Image:
@@ -92,6 +101,24 @@ def load_mtcnn(**kwargs):
     return MTCNN(**kwargs)
 
 
+def padded_canvas(image: Image.Image, pad: float = RETRY_PAD, min_side: int = MIN_CANVAS_SIDE):
+    """`image` with its edge pixels repeated `pad` x its longest side on every side, enlarged (bicubic) when its
+    shortest side is under `min_side`; returns (canvas, margin, factor): image pixel (x, y) is canvas pixel
+    ((x + margin) * factor, (y + margin) * factor).
+
+    >>> canvas, margin, factor = padded_canvas(Image.new("RGB", (12, 8)))  # 18 x 14 with the margin, then x 48/14
+    >>> canvas.size, margin, round(factor, 3)
+    ((62, 48), 3, 3.429)
+    """
+    margin = round(pad * max(image.size))
+    array = np.pad(np.asarray(image.convert("RGB")), ((margin, margin), (margin, margin), (0, 0)), mode="edge")
+    canvas = Image.fromarray(array)
+    factor = max(1.0, min_side / min(canvas.size))
+    if factor > 1.0:
+        canvas = canvas.resize((round(canvas.width * factor), round(canvas.height * factor)), Image.Resampling.BICUBIC)
+    return canvas, margin, factor
+
+
 class MtcnnDetector:
     """Faces whose MTCNN probability is at least `threshold`, largest first; the network loads on first use.
 
@@ -106,15 +133,27 @@ class MtcnnDetector:
         self.threshold, self.min_face_size, self._mtcnn = threshold, min_face_size, None
 
     def detect(self, image: Image.Image) -> list[Box]:
-        """Every face box, largest (by area) first; [] when there is none."""
+        """Every face box, largest (by area) first; [] when there is none. No face in the image itself: the boxes
+        found on its `padded_canvas`, in the image's pixels (module docstring)."""
+        image = image.convert("RGB")
+        faces = self._detect(image)
+        if not faces:
+            canvas, margin, factor = padded_canvas(image)
+            faces = [tuple(v / factor - margin for v in box) for box in self._detect(canvas)]
+        return sorted(faces, key=lambda b: (b[2] - b[0]) * (b[3] - b[1]), reverse=True)
+
+    def _detect(self, image: Image.Image) -> list[Box]:
+        """MTCNN's boxes of at least `threshold` probability; [] for an image under `min_face_size` px on a side
+        (MTCNN has no pyramid level for it and fails with "torch.cat(): expected a non-empty list")."""
+        if min(image.size) < self.min_face_size:
+            return []
         if self._mtcnn is None:
             self._mtcnn = load_mtcnn(min_face_size=self.min_face_size, select_largest=True)
-        boxes, probs = self._mtcnn.detect(image.convert("RGB"))
+        boxes, probs = self._mtcnn.detect(image)
         if boxes is None:
             return []
-        faces = [tuple(float(v) for v in box) for box, prob in zip(boxes, probs)
-                 if prob is not None and prob >= self.threshold]
-        return sorted(faces, key=lambda b: (b[2] - b[0]) * (b[3] - b[1]), reverse=True)
+        return [tuple(float(v) for v in box) for box, prob in zip(boxes, probs)
+                if prob is not None and prob >= self.threshold]
 
     def __call__(self, image: Image.Image) -> Box | None:
         """The largest face box, or None."""

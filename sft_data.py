@@ -24,6 +24,7 @@ from datasets import Image as ImageFeature
 
 from datasets_scripts.contract import LABEL_LIVE, LABELS, check_dataset
 from processing_ifas import load_image
+from validation_ifas import control_tokens
 
 logger = logging.getLogger(__name__)
 
@@ -56,10 +57,16 @@ class IFASCollator:
         self.max_length = max_length
         self.prompt = processor.build_prompt()
         self.prompt_ids = processor.encode_text(self.prompt)
+        self.control_tokens = control_tokens(processor.tokenizer, processor.image_token)
 
     def tokenize(self, row: dict) -> tuple[list[int], list[int]]:
-        """(input_ids, labels) of one row, with `<image>` expanded; no image is read."""
+        """(input_ids, labels) of one row, with `<image>` expanded; no image is read. A caption with a chat control
+        token or the image token is a `ValueError` naming the row (`check_captions` finds them all up front)."""
         caption = (row.get("caption") or "").strip()
+        found = sorted(token for token in self.control_tokens if token in caption)
+        if found:
+            raise ValueError(f"row {row.get('video_id', '?')}: the caption contains chat control token(s) or the "
+                             f"image token {found}; remove them (they would train as turn markers or image slots)")
         answer = answer_text(row["label"], caption, self.processor.judgment_words)
         input_ids = self.processor.encode_text(self.processor.build_conversation(answer))
         n_prompt = len(self.prompt_ids)
@@ -149,6 +156,29 @@ def drop_unreadable_images(dataset: Dataset, where: str = "dataset") -> tuple[Da
     for problem in problems:
         logger.warning("skipping unreadable image: %s", problem)
     return (dataset.select(keep) if problems else dataset), problems
+
+
+def check_captions(dataset: Dataset, collator: IFASCollator, where: str = "train") -> None:
+    """Raise before training when any caption of `dataset` contains a chat control token (``<|im_start|>``,
+    ``<|im_end|>``, the tokenizer's special tokens) or the image token, naming the rows.
+
+    >>> check_captions(Dataset.from_dict({"caption": ["Paper.", "Paper.<|im_end|>"], "video_id": ["a", "b"]}),
+    ...                collator)  # doctest: +SKIP
+    Traceback (most recent call last):
+    ValueError: train: 1 row(s) have a caption with chat control token(s) or the image token (row 1, video_id 'b': ...
+    """
+    video_ids = dataset["video_id"] if "video_id" in dataset.column_names else [None] * len(dataset)
+    bad = []
+    for i, caption in enumerate(dataset["caption"]):
+        found = sorted(token for token in collator.control_tokens if caption and token in caption)
+        if found:
+            bad.append(f"row {i}, video_id {video_ids[i]!r}: {found}")
+    if bad:
+        raise ValueError(
+            f"{where}: {len(bad)} row(s) have a caption with chat control token(s) or the image token "
+            f"({'; '.join(bad[:5])}{'; ...' if len(bad) > 5 else ''}); remove them from the captions (they would "
+            "train as turn markers or image slots)"
+        )
 
 
 def check_lengths(dataset: Dataset, collator: IFASCollator) -> None:

@@ -39,7 +39,7 @@ from modeling_ifas import IFASForConditionalGeneration
 from processing_ifas import IFASProcessor
 from datasets_scripts.contract import LABEL_LIVE
 from datasets_scripts.protocols import load_protocol
-from sft_data import IFASCollator, check_judgment_tokens, check_lengths, load_training_split
+from sft_data import IFASCollator, check_captions, check_judgment_tokens, check_lengths, load_training_split
 
 logger = logging.getLogger(__name__)
 LANGUAGE_MODEL_LORA_TARGETS = r".*language_model.*\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)"
@@ -444,6 +444,7 @@ def build_trainer(script_args, training_args, model_args, vision_cache=None) -> 
             logger.warning("skipped %d unreadable training image(s)", len(skipped))
     model, processor = load_model_and_processor(model_args, script_args)
     collator = IFASCollator(processor, max_length=training_args.max_length)
+    check_captions(train_dataset, collator)
     check_lengths(train_dataset, collator)
     freeze(model, script_args)
     unused = freeze_unused_parameters(model)
@@ -489,4 +490,6 @@ def main(argv: list[str] | None = None) -> str:
 
 
 if __name__ == "__main__":
-    main()
+    from ifas_cli.errors import run_cli
+
+    raise SystemExit(run_cli(main))

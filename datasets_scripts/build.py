@@ -287,4 +287,6 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    from ifas_cli.errors import run_cli
+
+    raise SystemExit(run_cli(main))

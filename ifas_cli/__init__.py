@@ -6,12 +6,17 @@ and ``ifas demo`` run the existing entry points (evaluate_fas.py, datasets_scrip
     ifas evaluate --model outputs/ifas --protocol OCI_to_M --data_root data --out reports/oci_m
     ifas build --help
     ifas demo --tiny --out outputs/demo_tiny
+
+Exit status: 0 when the command ran to its end, 1 with ``error: ...`` on stderr for an expected error (a missing
+file, a bad checkpoint or value), 2 for a usage error; ``--debug`` shows the traceback (`ifas_cli.errors`).
 """
 
 from __future__ import annotations
 
 import importlib
 import sys
+
+from ifas_cli.errors import run_cli
 
 # command -> (module whose main(argv) it runs, one-line help)
 COMMANDS = {
@@ -24,23 +29,27 @@ COMMANDS = {
 
 
 def usage() -> str:
-    lines = ["usage: ifas COMMAND [ARGS...]   (ifas COMMAND --help for its options)", "", "commands:"]
+    lines = ["usage: ifas COMMAND [ARGS...] [--debug]   (ifas COMMAND --help for its options)", "", "commands:"]
     lines += [f"  {name:<9} {text}" for name, (_, text) in COMMANDS.items()]
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None):
-    """Run ``ifas COMMAND ARGS...``; returns what the command's ``main`` returns.
+def main(argv: list[str] | None = None) -> int:
+    """Run ``ifas COMMAND ARGS...``; returns the exit status (the console script exits with it).
 
-    >>> main(["predict", "--help"])  # doctest: +SKIP
+    >>> main(["--help"])  # doctest: +ELLIPSIS
+    usage: ifas COMMAND ...
+    0
     """
     argv = sys.argv[1:] if argv is None else list(argv)
-    if not argv or argv[0] in ("-h", "--help"):
+    if argv[:1] in (["-h"], ["--help"]):
         print(usage())
-        return None
+        return 0
+    if not argv:
+        print(usage(), file=sys.stderr)
+        return 2
     command, rest = argv[0], argv[1:]
     if command not in COMMANDS:
         print(f"ifas: unknown command {command!r}\n\n{usage()}", file=sys.stderr)
-        raise SystemExit(2)
-    module = importlib.import_module(COMMANDS[command][0])
-    return module.main(rest)
+        return 2
+    return run_cli(importlib.import_module(COMMANDS[command][0]).main, rest)

@@ -1,5 +1,7 @@
 """``python -m ifas_cli ...`` is the ``ifas`` console script."""
 
+import sys
+
 from ifas_cli import main
 
-main()
+sys.exit(main())

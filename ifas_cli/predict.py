@@ -2,7 +2,7 @@
 
 Each input gets one JSON line: ``path``, ``kind`` ("image" or "video"), ``face_box`` ([x1, y1, x2, y2] of the face
 the model saw, in the input's pixels; null when the checkpoint feeds whole images), ``num_faces``, ``p_live``,
-``is_live`` (``p_live >= threshold``, the checkpoint's calibrated ``config.threshold``, 0.5 while uncalibrated),
+``margin`` (images: the Yes/No logit margin, P(live) = sigmoid(margin)), ``is_live`` (``p_live >= threshold``, the checkpoint's calibrated ``config.threshold``, 0.5 while uncalibrated),
 ``explanation`` (with ``--explain``) and ``error``: null, or why the input could not be scored (unreadable file,
 no face); then ``p_live`` is null and ``is_live`` false. Folders are walked recursively (sorted) for image and
 video files; other files are logged and left out. A video is judged as `evaluate_fas.judge_video` does: frames
@@ -13,7 +13,13 @@ explanation heat map side by side, `heatmap_ifas.overlay_panel`), named in its l
 
 With ``--out`` the lines are appended as inputs finish, and a re-run with the same ``--out`` skips the inputs
 already written (a torn last line is dropped and redone), so an interrupted run resumes. Use a new file for
-another checkpoint. Without ``--out`` the lines go to stdout.
+another checkpoint. Without ``--out`` the lines go to stdout. While a run writes to ``--out`` it holds the lock
+file ``<out>.lock``: a second run on the same file refuses. An existing file that is not this tool's JSON lines is
+refused, never rewritten.
+
+Exit status: 0 when the run completed (inputs that could not be scored have their ``error`` in the lines; with
+``--fail_on_error`` any such input makes it 1), 1 with ``error: ...`` when the run could not start (checkpoint,
+``--out``), 2 for a usage error. stderr has the logs and one summary line: inputs, scored, live, errors.
 
 Example:
     >>> from ifas_cli.predict import predict
@@ -27,23 +33,48 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import mimetypes
 import os
 import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import torch
+from filelock import FileLock, Timeout
 from tqdm.auto import tqdm
 
 logger = logging.getLogger("ifas.predict")
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".3gp", ".mpg", ".mpeg", ".wmv", ".flv")
+# Suffixes of media files beside those above and those Python's built-in MIME table calls image/* or video/*
+# (.avif, .heic, .ico, .svg, .ppm, ...): files in a folder that look like photos or videos get a line, an error
+# one when they cannot be decoded, instead of being left out.
+MORE_IMAGE_SUFFIXES = (".jfif", ".jxl", ".jp2", ".j2k", ".psd", ".tga", ".exr", ".hdr", ".qoi", ".dng", ".cr2",
+                       ".cr3", ".nef", ".arw", ".orf", ".rw2", ".raw")
+MORE_VIDEO_SUFFIXES = (".ogv", ".m2ts", ".mts", ".vob", ".f4v", ".asf", ".rm", ".rmvb", ".mxf", ".divx")
+RECORD_KEYS = ("path", "kind", "p_live", "is_live", "error")
+_MIME_TYPES = mimetypes.MimeTypes()  # the built-in table only: the same on every machine
+
+
+def media_kind(path: Path) -> str | None:
+    """"image", "video" or None (not a media file), from the suffix.
+
+    >>> [media_kind(Path(name)) for name in ("a.JPG", "b.avif", "c.mkv", "d.ogv", "notes.txt")]
+    ['image', 'image', 'video', 'video', None]
+    """
+    suffix = path.suffix.lower()
+    mime = _MIME_TYPES.guess_type(path.name, strict=False)[0] or ""
+    if suffix in IMAGE_SUFFIXES + MORE_IMAGE_SUFFIXES or mime.startswith("image/"):
+        return "image"
+    if suffix in VIDEO_SUFFIXES + MORE_VIDEO_SUFFIXES or mime.startswith("video/"):
+        return "video"
+    return None
 
 
 def expand_inputs(paths: Iterable[str | Path]) -> list[Path]:
-    """Files named directly, and the image and video files under folders (recursive, sorted); other files in
-    folders are logged and left out. A missing path is kept, so that it gets its error line."""
+    """Files named directly, and the image and video files under folders (recursive, sorted; `media_kind`); other
+    files in folders are logged and left out. A missing path is kept, so that it gets its error line."""
     inputs = []
     for path in map(Path, paths):
         if not path.is_dir():
@@ -53,32 +84,69 @@ def expand_inputs(paths: Iterable[str | Path]) -> list[Path]:
             dirnames.sort()
             for name in sorted(filenames):
                 file = Path(dirpath) / name
-                if file.suffix.lower() in IMAGE_SUFFIXES + VIDEO_SUFFIXES:
+                if media_kind(file):
                     inputs.append(file)
                 else:
                     logger.info("%s: not an image or video file, left out", file)
-    return inputs
+    return list(dict.fromkeys(inputs))  # a file named twice (directly and in its folder) is done once
 
 
-def read_done(out: Path) -> set[str]:
-    """Paths already written to `out`; a torn last line (an interrupted write) is removed from the file."""
+def _is_torn(segment: str) -> bool:
+    """Whether a last line without its newline is the start of one of this tool's lines (cut by an interruption)."""
+    head = '{"path": '
+    return segment.startswith(head) or head.startswith(segment)
+
+
+def read_records(out: Path, drop_torn: bool = False) -> dict[str, dict]:
+    """The records already in `out` by path ({} when it does not exist). A file that is not this tool's JSON lines
+    raises ValueError naming the line, and is left as it is; a torn last line is removed when `drop_torn`."""
+    if not out.exists():
+        return {}
     if not out.is_file():
-        return set()
-    done, kept = set(), []
-    for line in out.read_text(encoding="utf-8").splitlines():
+        raise ValueError(f"--out {str(out)!r} is not a file")
+    data = out.read_bytes()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ValueError(f"--out {str(out)!r} is not a JSON lines file of ifas predict (not UTF-8 text); "
+                         "refusing to write to it, give another --out") from None
+    lines = text.split("\n")
+    complete, last = lines[:-1], lines[-1]
+    records = {}
+    for number, line in enumerate(complete, start=1):
         try:
-            done.add(json.loads(line)["path"])
-            kept.append(line)
-        except (json.JSONDecodeError, KeyError, TypeError):
-            logger.warning("%s: dropping a torn line, its input is done again", out)
-    temporary = out.with_name(out.name + ".tmp")
-    temporary.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
-    os.replace(temporary, out)
-    return done
+            record = json.loads(line)
+            ours = isinstance(record, dict) and all(key in record for key in RECORD_KEYS)
+        except json.JSONDecodeError:
+            ours = False
+        if not ours:
+            raise ValueError(f"--out {str(out)!r}: line {number} is not an ifas predict JSON line ({line[:60]!r}); "
+                             "refusing to write to a file this tool did not make, give another --out")
+        records[record["path"]] = record
+    if last:
+        if not _is_torn(last):
+            raise ValueError(f"--out {str(out)!r}: line {len(lines)} is not an ifas predict JSON line "
+                             f"({last[:60]!r}); refusing to write to a file this tool did not make, give another --out")
+        if drop_torn:
+            logger.warning("%s: dropping a torn last line, its input is done again", out)
+            os.truncate(out, len(data) - len(last.encode("utf-8")))
+    return records
+
+
+def lock_out(out: Path) -> FileLock:
+    """The lock of `out` (``<out>.lock``), held by this process; ValueError when another run holds it."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(f"{out}.lock", timeout=0)
+    try:
+        lock.acquire()
+    except Timeout:
+        raise ValueError(f"--out {str(out)!r} is being written by another ifas predict run (lock {out}.lock "
+                         "held); wait for it to finish or give another --out") from None
+    return lock
 
 
 def _failed(path: Path, kind: str, error: str, explain: bool) -> dict:
-    record = {"path": str(path), "kind": kind, "face_box": None, "num_faces": None, "p_live": None,
+    record = {"path": str(path), "kind": kind, "face_box": None, "num_faces": None, "p_live": None, "margin": None,
               "is_live": False, "error": error}
     return record | ({"explanation": None} if explain else {})
 
@@ -104,15 +172,16 @@ def _image_records(model, processor, paths: list[Path], explain: bool, max_new_t
             answers = model.judge(processor, crops, max_new_tokens=max_new_tokens, batch_size=len(crops),
                                   crop_faces=False, heatmap=heatmap_dir is not None)
         else:
-            p_live = model.score(processor, crops, batch_size=len(crops), crop_faces=False).tolist()
-            answers = [{"p_live": p, "is_live": p >= model.decision_threshold()} for p in p_live]
+            p_live, margin = model.score(processor, crops, batch_size=len(crops), crop_faces=False, return_margin=True)
+            answers = [{"p_live": p, "margin": m, "is_live": p >= model.decision_threshold()}
+                       for p, m in zip(p_live.tolist(), margin.tolist())]
         for path, answer in zip(found, answers):
             face = faces[path]
             records[path] = {
                 "path": str(path), "kind": "image",
                 "face_box": None if face.box is None else [float(v) for v in face.box],
-                "num_faces": face.num_faces, "p_live": answer["p_live"], "is_live": bool(answer["is_live"]),
-                "error": None,
+                "num_faces": face.num_faces, "p_live": answer["p_live"], "margin": answer["margin"],
+                "is_live": bool(answer["is_live"]), "error": None,
             } | ({"explanation": answer["explanation"]} if explain else {})
             if heatmap_dir:
                 records[path]["heatmap"] = _write_heatmap(face.image, answer, path, heatmap_dir)
@@ -153,7 +222,7 @@ def iter_predictions(
     """Records for `inputs` in order, images scored `batch_size` at a time, each video on its own."""
     batch: list[Path] = []
     for path in inputs:
-        if path.suffix.lower() in VIDEO_SUFFIXES:
+        if media_kind(path) == "video":
             if batch:
                 yield from _image_records(model, processor, batch, explain, max_new_tokens, heatmap_dir)
                 batch = []
@@ -172,30 +241,48 @@ def predict(
     frames: str = "flip", batch_size: int = 8, max_new_tokens: int = 48, progress: bool = True,
     heatmap_dir: str | Path | None = None,
 ) -> list[dict]:
-    """Score `paths` (images, folders, videos); with `out`, append JSON lines there and skip inputs it already
-    has. Returns the records written by this call."""
+    """Score `paths` (images, folders, videos); with `out`, append JSON lines there (holding its lock) and skip
+    inputs it already has. Returns the records written by this call."""
     inputs = expand_inputs(paths)
-    done = read_done(Path(out)) if out else set()
-    todo = [path for path in inputs if str(path) not in done]
-    if done:
-        logger.info("%s: %d of %d inputs already done, resuming", out, len(inputs) - len(todo), len(inputs))
-    if model.config.threshold is None:
-        logger.warning("the checkpoint is not calibrated (config.threshold is None): deciding at 0.5")
-    records = []
-    handle = open(out, "a", encoding="utf-8") if out else sys.stdout
+    lock = lock_out(Path(out)) if out else None
     try:
-        with tqdm(total=len(inputs), initial=len(inputs) - len(todo), unit="input", disable=not progress) as bar:
-            for record in iter_predictions(model, processor, todo, explain=explain, frames=frames,
-                                           batch_size=batch_size, max_new_tokens=max_new_tokens,
-                                           heatmap_dir=Path(heatmap_dir) if heatmap_dir else None):
-                handle.write(json.dumps(record) + "\n")
-                handle.flush()
-                records.append(record)
-                bar.update(1)
+        done = read_records(Path(out), drop_torn=True) if out else {}
+        todo = [path for path in inputs if str(path) not in done]
+        if len(todo) < len(inputs):
+            logger.info("%s: %d of %d inputs already done, resuming", out, len(inputs) - len(todo), len(inputs))
+        if model.config.threshold is None:
+            logger.warning("the checkpoint is not calibrated (config.threshold is None): deciding at 0.5")
+        records = []
+        handle = open(out, "a", encoding="utf-8") if out else sys.stdout
+        try:
+            with tqdm(total=len(inputs), initial=len(inputs) - len(todo), unit="input", disable=not progress) as bar:
+                for record in iter_predictions(model, processor, todo, explain=explain, frames=frames,
+                                               batch_size=batch_size, max_new_tokens=max_new_tokens,
+                                               heatmap_dir=Path(heatmap_dir) if heatmap_dir else None):
+                    handle.write(json.dumps(record) + "\n")
+                    handle.flush()
+                    records.append(record)
+                    bar.update(1)
+        finally:
+            if out:
+                handle.close()
     finally:
-        if out:
-            handle.close()
+        if lock:
+            lock.release()
     return records
+
+
+def summary(records: list[dict], earlier: int = 0) -> str:
+    """The run's one-line summary.
+
+    >>> summary([{"p_live": 0.9, "is_live": True, "error": None}, {"p_live": None, "is_live": False, "error": "x"}])
+    'ifas predict: 2 inputs, 1 scored, 1 live, 1 errors'
+    """
+    scored = sum(record["p_live"] is not None for record in records)
+    live = sum(bool(record["is_live"]) for record in records)
+    errors = sum(record["error"] is not None for record in records)
+    line = f"ifas predict: {len(records)} inputs, {scored} scored, {live} live, {errors} errors"
+    return line + (f" ({earlier} of them from an earlier run)" if earlier else "")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -206,6 +293,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", help="JSON lines file (appended; a re-run resumes); default: stdout")
     parser.add_argument("--explain", action="store_true", help="generate the explanation of each decision")
     parser.add_argument("--heatmap", metavar="DIR", help="write each image's heat-map overlays (PNG) into DIR")
+    parser.add_argument("--fail_on_error", action="store_true",
+                        help="exit with status 1 when any input could not be scored (unreadable, no face)")
     parser.add_argument("--frames", default="flip", help="frame policy for videos (datasets_scripts.video)")
     parser.add_argument("--batch_size", type=int, default=8)
     parser.add_argument("--max_new_tokens", type=int, default=48)
@@ -216,24 +305,36 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> list[dict]:
-    args = _parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+def main(argv: list[str] | None = None) -> int:
+    """``ifas predict``; returns the exit status (module docstring)."""
+    parser = _parser()
+    args = parser.parse_args(argv)
     from datasets_scripts.video import check_policy
     from evaluate_fas import load_model
 
     if args.batch_size < 1:
-        raise SystemExit(f"ifas predict: --batch_size must be at least 1, got {args.batch_size}")
+        parser.error(f"--batch_size must be at least 1, got {args.batch_size}")
     try:
         check_policy(args.frames)
     except ValueError as error:
-        raise SystemExit(f"ifas predict: --frames: {error}") from None
+        parser.error(f"--frames: {error}")
     if args.int8 and (args.device != "cpu" or args.dtype != "float32"):
-        raise SystemExit("ifas predict: --int8 needs --device cpu and --dtype float32")
+        parser.error("--int8 needs --device cpu and --dtype float32")
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    if args.out:
+        read_records(Path(args.out))  # refuse a file that is not ours before loading the model
     model, processor = load_model(args.checkpoint, args.device, args.dtype)
     if args.int8:
         from ifas_infer.cpu_speed import quantize_for_cpu
 
         model = quantize_for_cpu(model, inplace=True)
-    return predict(model, processor, args.paths, args.out, explain=args.explain, frames=args.frames,
-                   batch_size=args.batch_size, max_new_tokens=args.max_new_tokens, heatmap_dir=args.heatmap)
+    records = predict(model, processor, args.paths, args.out, explain=args.explain, frames=args.frames,
+                      batch_size=args.batch_size, max_new_tokens=args.max_new_tokens, progress=sys.stderr.isatty(),
+                      heatmap_dir=args.heatmap)
+    earlier = 0
+    if args.out:  # the summary covers every input asked for, resumed ones included
+        wanted, this_run = {str(path) for path in expand_inputs(args.paths)}, len(records)
+        records = [record for path, record in read_records(Path(args.out)).items() if path in wanted]
+        earlier = len(records) - this_run
+    print(summary(records, earlier), file=sys.stderr)
+    return 1 if args.fail_on_error and any(record["error"] is not None for record in records) else 0

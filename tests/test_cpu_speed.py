@@ -41,7 +41,7 @@ def test_refuses_a_model_that_is_not_fp32_on_cpu(tiny_model_and_processor):
         quantize_for_cpu(copy.deepcopy(model).to(torch.bfloat16))
 
 
-def test_predict_int8_flag_gives_the_fp32_decisions(tmp_path, tiny_checkpoint):
+def test_predict_int8_flag_gives_the_fp32_decisions(tmp_path, tiny_checkpoint, capsys):
     for seed in range(4):
         random_image(seed).save(tmp_path / f"{seed}.png")
     results = {}
@@ -52,5 +52,6 @@ def test_predict_int8_flag_gives_the_fp32_decisions(tmp_path, tiny_checkpoint):
     assert [r["path"] for r in results[True]] == [r["path"] for r in results[False]]
     for fp32, int8 in zip(results[False], results[True]):
         assert abs(int8["p_live"] - fp32["p_live"]) < 0.05
-    with pytest.raises(SystemExit, match="--int8 needs --device cpu"):
+    with pytest.raises(SystemExit) as usage_error:
         ifas_cli.main(["predict", tiny_checkpoint, str(tmp_path), "--int8", "--dtype", "bfloat16"])
+    assert usage_error.value.code == 2 and "--int8 needs --device cpu" in capsys.readouterr().err

@@ -191,3 +191,67 @@ def test_video_frames_are_cropped_and_frames_without_a_face_left_out(cropping, t
     verdict = judge_video(model, processor, blank)
     assert verdict["error"] == "no face found in any of the 2 sampled frames"
     assert verdict["p_live"] is None and verdict["is_live"] is False and verdict["judgment"] is None
+
+
+def face_box_in_crop(box, scale: float, size: int):
+    """Where `box` lands in `square_crop(image, box, scale, size)`, written out from the crop rule."""
+    x1, y1, x2, y2 = box
+    side = scale * max(x2 - x1, y2 - y1)
+    left, top = round((x1 + x2 - side) / 2), round((y1 + y2 - side) / 2)
+    factor = size / round(side)
+    return [(x1 - left) * factor, (y1 - top) * factor, (x2 - left) * factor, (y2 - top) * factor]
+
+
+def test_faces_that_fill_the_frame_are_found_on_a_padded_canvas():
+    from faces_ifas import get_detector, square_crop
+
+    detector = get_detector("mtcnn")
+    for photo in (astronaut(), Image.open(cbook.get_sample_data("grace_hopper.jpg"))):
+        box = find_face(photo, DEFAULT_FACE_CROP).box
+        crop = square_crop(photo, box, 0.6, 64)  # tighter than the detector's box: MTCNN alone misses the face
+        assert detector._detect(crop) == []
+        face = find_face(crop, DEFAULT_FACE_CROP)
+        assert face.num_faces == 1 and face.image.size == (224, 224)
+        x1, y1, x2, y2 = face.box  # in the crop's pixels: around the face, which reaches past the crop's border
+        e1, f1, e2, f2 = face_box_in_crop(box, 0.6, 64)
+        assert x1 < (e1 + e2) / 2 < x2 and y1 < (f1 + f2) / 2 < y2 and 0.8 < (x2 - x1) / (e2 - e1) < 2.5, face.box
+        for scale, size in ((1.0, 400), (1.3, 64)):  # the builders' rule itself
+            x1, y1, x2, y2 = find_face(square_crop(photo, box, scale, size), DEFAULT_FACE_CROP).box
+            e1, f1, e2, f2 = face_box_in_crop(box, scale, size)
+            side = e2 - e1
+            assert abs((x1 + x2 - e1 - e2) / 2) < 0.2 * side and abs((y1 + y2 - f1 - f2) / 2) < 0.2 * side
+            assert 0.7 < (x2 - x1) / side < 1.4, (scale, size, (x1, y1, x2, y2), (e1, f1, e2, f2))
+
+
+def test_boxes_found_on_the_padded_canvas_are_mapped_back(monkeypatch):
+    from faces_ifas import MtcnnDetector
+
+    detector = MtcnnDetector()
+    seen = []
+
+    def fake_mtcnn(image):  # nothing in the 12 x 8 image; one face on its canvas (3 px margin, enlarged 48 / 14 x)
+        seen.append(image.size)
+        return [] if image.size == (12, 8) else [(30.0, 24.0, 60.0, 48.0)]
+
+    monkeypatch.setattr(detector, "_detect", fake_mtcnn)
+    factor = 48 / 14
+    expected = [30 / factor - 3, 24 / factor - 3, 60 / factor - 3, 48 / factor - 3]
+    assert detector.detect(Image.new("RGB", (12, 8)))[0] == pytest.approx(expected)
+    assert seen == [(12, 8), (round(18 * factor), 48)]
+
+
+def test_face_free_and_tiny_images_give_no_face_or_a_crop_never_a_crash(cropping):
+    model, _, processor = cropping
+    rng = np.random.default_rng(0)
+    noise = Image.fromarray(rng.integers(0, 256, (160, 160, 3), dtype=np.uint8))
+    ramp = Image.fromarray(np.tile(np.linspace(0, 255, 120, dtype=np.uint8)[:, None, None], (1, 90, 3)))
+    for image in (noise, ramp):
+        assert find_face(image, DEFAULT_FACE_CROP, strict=False).error == NO_FACE
+    tiny = [Image.fromarray(rng.integers(0, 256, (side, 23 - side, 3), dtype=np.uint8)) for side in (8, 12, 15)]
+    tiny += [astronaut().crop((165, 45, 285, 185)).resize((side, side)) for side in (8, 13, 19)]
+    results = model.judge(processor, [*tiny, astronaut()], max_new_tokens=1, batch_size=7)  # strict=False
+    assert len(results) == 7 and results[-1]["error"] is None and results[-1]["num_faces"] == 1
+    for result in results[:-1]:
+        assert result["error"] in (None, NO_FACE), result
+        if result["error"]:
+            assert result["p_live"] is None and result["is_live"] is False
