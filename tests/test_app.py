@@ -81,7 +81,8 @@ def test_app_served_on_localhost_answers_gradio_client(tiny_model_and_processor,
 def saturated_checkpoint(folder, p_live: float, face_crop=None) -> str:
     """A tiny checkpoint whose P(live) is exactly `p_live` (0.0 or 1.0) for every image: the LM layers add nothing to
     the residual stream, so the last prompt position holds a fixed vector h, and the judgment rows of the (tied)
-    LM head differ by 200 h / |h|^2, a logit gap of 200 (exp(-200) is 0 in float32)."""
+    LM head differ by 800 h / |h|^2, a logit gap of 800 (sigmoid(-800) is 0 even in float64, where P(live) is
+    computed)."""
     import torch
 
     from ifas_build import save_checkpoint, tiny_ifas
@@ -97,7 +98,7 @@ def saturated_checkpoint(folder, p_live: float, face_crop=None) -> str:
         live_id, spoof_id = model.judgment_token_ids()
         sign = 1.0 if p_live == 1.0 else -1.0
         head = model.get_output_embeddings().weight
-        head[live_id] = head[spoof_id] + sign * 200.0 * hidden / hidden.dot(hidden)
+        head[live_id] = head[spoof_id] + sign * 800.0 * hidden / hidden.dot(hidden)
     assert model.score(processor, [random_image(1, size=(40, 40))], crop_faces=False).item() == p_live
     return save_checkpoint(model, processor, str(folder))
 
@@ -147,10 +148,11 @@ def test_app_as_a_user_starts_it_judges_refuses_and_shows_p_live_zero(tmp_path):
     corrupt.write_bytes(flip_scan_bytes(natural_jpeg()))
     process, client = start_app(checkpoint, tmp_path)
     try:
-        annotated, crop, bar, decision, explanation = client.predict(gradio_client.handle_file(str(face)),
-                                                                     api_name="/image")
+        annotated, crop, bar, decision, explanation, heatmap = client.predict(gradio_client.handle_file(str(face)),
+                                                                              api_name="/image")
         assert decision == "spoof (No): P(live) = 0.000 < threshold 0.500" and isinstance(explanation, str)
         assert Image.open(annotated).size == (512, 512) and Image.open(crop).size == (224, 224)
+        assert Image.open(heatmap).size == (224, 224)
         bar = np.asarray(Image.open(bar).convert("RGB"))
         assert (bar[:, :239] == (230, 230, 230)).all()  # P(live) = 0: an empty bar, the tick at 0.5
         assert (bar[:, 239:241] == 0).all()

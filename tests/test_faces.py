@@ -95,7 +95,7 @@ def test_no_face_is_a_clear_result_or_a_named_error(cropping, tmp_path):
     scores = model.score(processor, [str(blank), astronaut()], strict=False)
     assert torch.isnan(scores[0]) and not bool(scores[0] >= 0.0) and 0.0 <= scores[1].item() <= 1.0
     results = model.judge(processor, [str(blank), two_faces()], max_new_tokens=1)
-    assert results[0] == {"judgment": None, "is_live": False, "p_live": None, "explanation": "",
+    assert results[0] == {"judgment": None, "is_live": False, "p_live": None, "margin": None, "explanation": "",
                           "face_box": None, "num_faces": 0, "error": NO_FACE}
     assert results[1]["num_faces"] == 2 and results[1]["error"] is None and results[1]["face_box"][0] > 350
     with pytest.raises(ValueError, match="no face found"):

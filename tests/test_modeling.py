@@ -89,11 +89,12 @@ def test_score_equals_hand_softmax_and_first_generated_token(tiny_model_and_proc
     with torch.no_grad():
         logits = model(**inputs).logits[:, -1]
     pair = torch.stack([logits[:, live_id], logits[:, spoof_id]], -1)
-    torch.testing.assert_close(scores, pair.softmax(-1)[:, 0])
+    assert scores.dtype == torch.float64  # sigmoid of the margin, unsaturated
+    torch.testing.assert_close(scores.float(), pair.softmax(-1)[:, 0])
     generated = model.generate(**inputs, max_new_tokens=1, do_sample=False, output_logits=True,
                                return_dict_in_generate=True)
     first = generated.logits[0]
-    torch.testing.assert_close(scores, torch.stack([first[:, live_id], first[:, spoof_id]], -1).softmax(-1)[:, 0])
+    torch.testing.assert_close(scores.float(), torch.stack([first[:, live_id], first[:, spoof_id]], -1).softmax(-1)[:, 0])
     torch.testing.assert_close(generated.sequences[:, -1], first.argmax(-1))
 
 

@@ -28,7 +28,9 @@ def test_cached_scores_equal_uncached_and_the_tower_runs_once_per_image(model_an
     cache.attach(model)
     first = model.score(processor, IMAGES)
     second = model.score(processor, IMAGES[::-1])
-    assert torch.equal(first, expected) and torch.equal(second, expected.flip(0))
+    assert torch.equal(first, expected)
+    # another batch order changes float32 sums in the last bit, which float64 P(live) shows
+    torch.testing.assert_close(second, expected.flip(0), rtol=0, atol=1e-6)
     assert (len(cache), cache.misses, cache.hits) == (6, 6, 6)
     pixel_values = processor.prepare_inputs(IMAGES)["pixel_values"]
     cached = model.model.get_image_features(pixel_values)
