@@ -191,9 +191,10 @@ def test_predict_is_a_command_with_a_line_per_media_file(results, inputs):
     assert by_name["wall.png"]["error"] == "no face found" and by_name["wall.png"]["num_faces"] == 0
     face = by_name["face.png"]
     assert face["error"] is None and 0.0 <= face["p_live"] <= 1.0 and face["num_faces"] == 1
-    # the box of the face, mapped back from the padded canvas: the crop's centre, about 64 / 0.6 px wide
+    # the box of the face, mapped back from the padded canvas: on the crop's centre, 64 / 0.6 px wide or wider (the
+    # detector takes some of the repeated edge pixels for face: 136 px here)
     x1, y1, x2, y2 = face["face_box"]
-    # (MTCNN's box width depends on Pillow's resampling of the canvas: 107 px seen with Pillow 13, 136 with 12.3)
+    # the retry's box can be wider than the face itself (136 px seen for a ~107 px face)
     assert abs((x1 + x2) / 2 - 32) < 12 and abs((y1 + y2) / 2 - 32) < 16 and 75 < x2 - x1 < 145
     tiny = by_name["tiny.png"]  # 12 px: a crop or "no face found", never a detector crash
     assert tiny["error"] in (None, "no face found")
