@@ -4,8 +4,8 @@ it never trained on.
 The captures are cropped with the checkpoint's own face rule, split into an adaptation part and a check part (whole
 sub-folders held out; or a check set given explicitly), and the model is fine-tuned on the adaptation part with the
 package's training path (`train_sft.build_trainer`: a connector warm start on the captures, then the L-LM loss with
-LoRA on the LLM and the connector at a low rate, the frozen tower's features cached) and concise per-family captions, so it still answers and explains. The threshold is
-set from the adaptation part only (`fas_metrics.choose_threshold` on its scores after training); the check part
+LoRA on the LLM and the connector at a low rate, the frozen tower's features cached) and concise per-family captions,
+so it still answers and explains. The threshold is set from the adaptation part only (`fas_metrics.choose_threshold` on its scores after training); the check part
 never trains and never sets the threshold. The result is a complete checkpoint (AutoModel, pipeline,
 `ifas predict`) with `adapt_report.md`, `adapt_report.json`, `adapt_split.json` and histograms beside it.
 
@@ -88,7 +88,8 @@ def _metrics(margins: Sequence[float], rows: Sequence[dict], threshold: float) -
 def training_arguments(checkpoint: str, data_path: str, out: str, *, max_steps: int, batch_size: int,
                        learning_rate: float, lora_r: int, seed: int, device: str, warm_start_steps: int = 0
                        ) -> list[str]:
-    """`train_sft.py` arguments of an adaptation run (the demo recipe's LoRA and loss, no connector re-initialisation)."""
+    """`train_sft.py` arguments of an adaptation run: the demo recipe's LoRA and loss, a connector warm start on the
+    captures, no connector re-calibration."""
     args = {
         "model_name_or_path": checkpoint, "dataset_path": data_path, "output_dir": out, "seed": seed,
         "report_to": "none", "save_strategy": "no", "max_steps": max_steps, "per_device_train_batch_size": batch_size,
