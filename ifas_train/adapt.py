@@ -5,9 +5,9 @@ The captures are cropped with the checkpoint's own face rule, split into an adap
 sub-folders held out; or a check set given explicitly), and the model is fine-tuned on the adaptation part with the
 package's training path (`train_sft.build_trainer`: a connector warm start on the captures, then the L-LM loss with
 LoRA on the LLM and the connector at a low rate, the frozen tower's features cached) and concise per-family captions,
-so it still answers and explains. The threshold is set from the adaptation part only (`fas_metrics.choose_threshold` on its scores after training); the check part
-never trains and never sets the threshold. The result is a complete checkpoint (AutoModel, pipeline,
-`ifas predict`) with `adapt_report.md`, `adapt_report.json`, `adapt_split.json` and histograms beside it.
+so it still answers and explains. The threshold is set from the adaptation part only (`fas_metrics.choose_threshold`
+on its scores after training); the check part never trains and never sets the threshold. The result is a complete
+checkpoint (AutoModel, pipeline, `ifas predict`) with `adapt_report.md`, `adapt_report.json`, `adapt_split.json` and histograms beside it.
 
 Example:
     >>> from ifas_train.adapt import adapt
