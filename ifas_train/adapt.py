@@ -7,7 +7,8 @@ package's training path (`train_sft.build_trainer`: a connector warm start on th
 LoRA on the LLM and the connector at a low rate, the frozen tower's features cached) and concise per-family captions,
 so it still answers and explains. The threshold is set from the adaptation part only (`fas_metrics.choose_threshold`
 on its scores after training); the check part never trains and never sets the threshold. The result is a complete
-checkpoint (AutoModel, pipeline, `ifas predict`) with `adapt_report.md`, `adapt_report.json`, `adapt_split.json` and histograms beside it.
+checkpoint (AutoModel, pipeline, `ifas predict`) with `adapt_report.md`, `adapt_report.json`, `adapt_split.json`
+and histograms beside it.
 
 Example:
     >>> from ifas_train.adapt import adapt
