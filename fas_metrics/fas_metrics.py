@@ -189,8 +189,13 @@ def equal_error_rate(scores, labels) -> tuple[float, float]:
     return eer, threshold
 
 
-def _log_odds(p: np.ndarray) -> np.ndarray:
-    p = np.clip(p, np.nextafter(0.0, 1.0), np.nextafter(1.0, 0.0))
+def log_odds(p) -> np.ndarray:
+    """log(p / (1 - p)), with 0 and 1 clipped to the nearest floats inside (0, 1) so the result stays finite.
+
+    >>> float(log_odds(0.5)), bool(np.isfinite(log_odds(1.0)))
+    (0.0, True)
+    """
+    p = np.clip(np.asarray(p, dtype=np.float64), np.nextafter(0.0, 1.0), np.nextafter(1.0, 0.0))
     return np.log(p) - np.log1p(-p)
 
 
@@ -205,7 +210,7 @@ def gap_midpoint(upper: float, lower: float) -> float:
     True
     """
     if 0.0 <= lower < upper <= 1.0:
-        mid = float(_log_odds(np.array([upper, lower])).mean())
+        mid = float(log_odds(np.array([upper, lower])).mean())
         candidate = float(1.0 / (1.0 + np.exp(-mid)))
     else:
         candidate = (upper + lower) / 2

@@ -35,7 +35,7 @@ from evaluate_fas import calibrate_checkpoint
 from fas_metrics import choose_threshold, compute_fas_metrics
 from ifas_train.adapt_data import collect_captures, crop_captures, split_captures
 from ifas_train.vision_cache import VisionFeatureCache
-from modeling_ifas import IFASForConditionalGeneration
+from modeling_ifas import IFASForConditionalGeneration, p_live_from_margin
 from processing_ifas import IFASProcessor
 from reporting.adapt_report import write_adapt_report
 
@@ -79,7 +79,7 @@ def _margins(model, processor, rows: Sequence[dict], batch_size: int) -> list[fl
 
 
 def _metrics(margins: Sequence[float], rows: Sequence[dict], threshold: float) -> dict:
-    p_live = torch.sigmoid(torch.tensor(margins, dtype=torch.float64)).tolist()
+    p_live = p_live_from_margin(torch.tensor(margins)).tolist()
     metrics = compute_fas_metrics(p_live, [row["label"] for row in rows], dev_threshold=threshold,
                                   attack_types=[row["attack_type"] for row in rows])
     keys = ("auc", "hter", "apcer", "bpcer", "eer", "threshold", "apcer_per_family")
@@ -183,9 +183,8 @@ def adapt(
 
     adapted = _load(out, device)
     cache.attach(adapted)
-    threshold = choose_threshold(torch.sigmoid(torch.tensor(_margins(adapted, processor, train_rows, batch_size),
-                                                            dtype=torch.float64)).tolist(),
-                                 [row["label"] for row in train_rows])
+    train_p_live = p_live_from_margin(torch.tensor(_margins(adapted, processor, train_rows, batch_size))).tolist()
+    threshold = choose_threshold(train_p_live, [row["label"] for row in train_rows])
     calibrate_checkpoint(out, threshold)
     adapted.config.threshold = threshold
     after_margins = _margins(adapted, processor, check_rows, batch_size)

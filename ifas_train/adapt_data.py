@@ -20,10 +20,10 @@ from pathlib import Path
 
 from datasets_scripts.contract import ATTACK_TYPES, LABEL_LIVE, LABEL_SPOOF, make_record
 from datasets_scripts.scf.template_captioner import template_caption
+from ifas_cli.predict import IMAGE_SUFFIXES
 
 logger = logging.getLogger(__name__)
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 # Families a user may name with --spoof FAMILY=PATH: the contract's attack types, and the two kinds of mask.
 SPOOF_FAMILIES = {name: (name, "") for name in ATTACK_TYPES if name != "none"}
 SPOOF_FAMILIES |= {"paper_mask": ("mask", "paper mask"), "3d_mask": ("mask", "3d mask")}

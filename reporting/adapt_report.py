@@ -8,7 +8,6 @@ Example:
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -18,14 +17,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from fas_metrics import LABEL_LIVE  # noqa: E402
+from fas_metrics import LABEL_LIVE, log_odds  # noqa: E402
 
 HISTOGRAM = "adapt_histograms.png"
-
-
-def _log_odds(p: float) -> float:
-    p = min(max(p, 1e-300), 1 - 2**-53)
-    return math.log(p) - math.log1p(-p)
 
 
 def write_histograms(report: Mapping, path: Path) -> Path:
@@ -35,7 +29,7 @@ def write_histograms(report: Mapping, path: Path) -> Path:
     fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
     for ax, when, threshold in ((axes[0], "before", report["threshold_before"]), (axes[1], "after", report["threshold"])):
         margins = np.asarray(report[when]["margins"], dtype=np.float64)
-        cut = _log_odds(threshold)
+        cut = float(log_odds(threshold))
         bins = np.linspace(min(margins.min(), cut) - 1, max(margins.max(), cut) + 1, 31)
         live = labels == LABEL_LIVE
         ax.hist(margins[live], bins=bins, alpha=0.5, label=f"live (n={live.sum()})")

@@ -23,7 +23,7 @@ def test_bar_marks_the_threshold_and_colours_the_decision():
 def test_image_is_shown_with_its_box_crop_and_decision(tiny_model_and_processor):
     from faces_ifas import DEFAULT_FACE_CROP, find_face
 
-    skimage_data = pytest.importorskip("skimage.data")
+    from skimage import data as skimage_data
     model, plain = tiny_model_and_processor
     processor = copy.deepcopy(plain)
     processor.face_crop = dict(DEFAULT_FACE_CROP)
@@ -49,8 +49,7 @@ def free_port() -> int:
 
 def test_app_served_on_localhost_answers_gradio_client(tiny_model_and_processor, tmp_path):
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # offline: no usage reporting
-    pytest.importorskip("gradio")
-    gradio_client = pytest.importorskip("gradio_client")
+    import gradio_client
     from app import build_app
     from test_evaluate_fas import write_video
 
