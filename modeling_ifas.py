@@ -458,12 +458,11 @@ class IFASForConditionalGeneration(IFASPreTrainedModel, GenerationMixin):
         self, processor, images, question: str | None = None, batch_size: int = 8, strict: bool = True,
         crop_faces: bool = True, return_margin: bool = False,
     ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
-        """P(live) for each image (paths, bytes or PIL images), float64; raises `ValueError` naming an unreadable
-        input.
+        """P(live) for each image (paths, bytes or PIL images), float64.
 
         With the processor's `face_crop`, each image is first cropped to its largest face (`crop_faces=False`: the
-        images are face crops already). An image without a face raises `ValueError` naming it when `strict`, else
-        scores NaN, which is never at or above a threshold: never live. `return_margin=True` also returns the Yes/No
+        images are face crops already). An unreadable image or one without a face raises `ValueError` naming it when
+        `strict`, else scores NaN, which is never at or above a threshold: never live. `return_margin=True` also returns the Yes/No
         logit margins (P(live) = sigmoid(margin); NaN where no face), for users who calibrate themselves.
 
         >>> p_live = model.score(processor, ["face.jpg", pil_image])  # doctest: +SKIP
@@ -497,8 +496,8 @@ class IFASForConditionalGeneration(IFASPreTrainedModel, GenerationMixin):
         The judgment is P(live) >= `decision_threshold()`; the explanation is generated after that judgment
         word, so the text always explains the decision that was made. With the processor's `face_crop` the model
         sees the largest face (``face_box`` in the image's pixels, ``num_faces`` found); an image without a face
-        gets ``error`` "no face found", ``p_live`` None and ``is_live`` False (a ValueError naming it when
-        `strict`). ``face_box`` and ``num_faces`` are None when no face crop is applied. ``margin`` is the Yes/No
+        gets ``error`` "no face found", an unreadable one the decoding error naming it, both with ``p_live`` None and
+        ``is_live`` False (a ValueError naming the input when `strict`). ``face_box`` and ``num_faces`` are None when no face crop is applied. ``margin`` is the Yes/No
         logit margin (P(live) = sigmoid(margin)).
 
         `heatmap=True` adds ``heatmap`` (from the Yes/No margin) and ``explanation_heatmap`` (from the cue words),

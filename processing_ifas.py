@@ -9,12 +9,12 @@ try:
     from .configuration_ifas import DEFAULT_JUDGMENT_WORDS, DEFAULT_QUESTION
     from .image_io_ifas import MAX_IMAGE_PIXELS, describe, load_image, to_rgb
     from .validation_ifas import as_image_list, check_conversation, control_tokens
-    from .faces_ifas import check_face_crop, find_face
+    from .faces_ifas import Face, check_face_crop, find_face
 except ImportError:  # imported from the installed project rather than from a checkpoint's remote code
     from configuration_ifas import DEFAULT_JUDGMENT_WORDS, DEFAULT_QUESTION
     from image_io_ifas import MAX_IMAGE_PIXELS, describe, load_image, to_rgb
     from validation_ifas import as_image_list, check_conversation, control_tokens
-    from faces_ifas import check_face_crop, find_face
+    from faces_ifas import Face, check_face_crop, find_face
 
 # ChatML with typed content blocks; assistant text wrapped in {% generation %} for assistant-token masks.
 CHAT_TEMPLATE = (
@@ -211,11 +211,21 @@ class IFASProcessor(ProcessorMixin):
 
     def detect_faces(self, images, strict: bool = True, crop_faces: bool = True) -> list:
         """Load each image and find its face by `face_crop` (`faces_ifas.Face`: the crop, box, face count, error;
-        the whole image when `face_crop` is None or `crop_faces` False). No face: ValueError naming the input when
-        `strict`, else a `Face` whose image is None and error "no face found". Unreadable images always raise."""
+        the whole image when `face_crop` is None or `crop_faces` False). An unreadable image or one without a face:
+        ValueError naming the input when `strict`, else a `Face` whose image is None and whose error says why ("no
+        face found", or the decoding error naming the input), so one bad input never fails a batch."""
         face_crop = self.face_crop if crop_faces else None
-        return [_in_input_pixels(find_face(rgb, face_crop, describe(image), strict), rgb)
-                for image, rgb in ((image, load_image(image)) for image in images)]
+        faces = []
+        for image in images:
+            try:
+                rgb = load_image(image)
+            except ValueError as error:
+                if strict:
+                    raise
+                faces.append(Face(None, error=str(error)))
+                continue
+            faces.append(_in_input_pixels(find_face(rgb, face_crop, describe(image), strict), rgb))
+        return faces
 
     def judgment_token_ids(self) -> list[int]:
         """Ids of the live and spoof words as the first answer token, tokenized in context as training sees them

@@ -160,6 +160,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--learning_rate", type=float, default=1e-3)
     parser.add_argument("--max_minutes", type=float, default=10.0, help="each adaptation run's time budget")
     parser.add_argument("--warm_start_steps", type=int, default=100)
+    parser.add_argument("--max_steps", type=int, default=60, help="each adaptation run's L-LM step limit")
     parser.add_argument("--no-write", dest="write", action="store_false")
     args = parser.parse_args(argv)
     out = Path(args.out)
@@ -176,7 +177,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
         for seed in [int(v) for v in args.seeds.split(",")]:
             result = run(args.checkpoint, rows, n, seed, out / f"n{n}_seed{seed}", cache, model, processor,
                          learning_rate=args.learning_rate, warm_start_steps=args.warm_start_steps,
-                         max_minutes=args.max_minutes)
+                         max_minutes=args.max_minutes, max_steps=args.max_steps)
             print(json.dumps({k: result[k] for k in ("n", "seed", "minutes", "before", "after", "baseline")}))
             results.append(result)
     command = "bench/bench_adapt.py " + " ".join(argv if argv is not None else sys.argv[1:])

@@ -156,11 +156,7 @@ def _image_records(model, processor, paths: list[Path], explain: bool, max_new_t
     """One record per image of a batch; unreadable images and images without a face get an error."""
     records, faces = {}, {}
     for path in paths:
-        try:
-            faces[path] = processor.detect_faces([str(path)], strict=False)[0]
-        except ValueError as error:
-            logger.warning("%s: unreadable, not scored: %s", path, error)
-            records[path] = _failed(path, "image", str(error), explain)
+        faces[path] = processor.detect_faces([str(path)], strict=False)[0]
     found = [path for path, face in faces.items() if face.image is not None]
     for path, face in faces.items():
         if face.image is None:

@@ -145,11 +145,7 @@ def crop_captures(processor, captures: Sequence[Capture], split: str, seed: int 
     one without a face is a problem `{path, error}`, not a row."""
     rows, problems = [], []
     for capture in captures:
-        try:
-            face = processor.detect_faces([str(capture.path)], strict=False, crop_faces=crop_faces)[0]
-        except ValueError as error:
-            problems.append({"path": str(capture.path), "error": str(error)})
-            continue
+        face = processor.detect_faces([str(capture.path)], strict=False, crop_faces=crop_faces)[0]
         if face.image is None:
             problems.append({"path": str(capture.path), "error": face.error})
             continue

@@ -255,3 +255,20 @@ def test_face_free_and_tiny_images_give_no_face_or_a_crop_never_a_crash(cropping
         assert result["error"] in (None, NO_FACE), result
         if result["error"]:
             assert result["p_live"] is None and result["is_live"] is False
+
+
+def test_an_unreadable_image_in_a_batch_gets_its_own_error_and_the_batch_is_answered(cropping, tmp_path):
+    model, _, processor = cropping
+    missing, corrupt = tmp_path / "missing.jpg", tmp_path / "corrupt.jpg"
+    corrupt.write_bytes(b"\xff\xd8\xff\xe0 not a jpeg")
+    batch = [str(missing), astronaut(), str(corrupt)]
+    results = model.judge(processor, batch, max_new_tokens=1, batch_size=3)  # strict=False
+    assert [r["error"] is None for r in results] == [False, True, False]
+    for result, name in ((results[0], "missing.jpg"), (results[2], "corrupt.jpg")):
+        assert name in result["error"] and result["is_live"] is False and result["p_live"] is None
+    assert results[1]["num_faces"] == 1 and 0.0 <= results[1]["p_live"] <= 1.0
+    scores = model.score(processor, batch, strict=False)
+    assert torch.isnan(scores[0]) and torch.isnan(scores[2]) and 0.0 <= scores[1].item() <= 1.0
+    for strict_call in (lambda: model.judge(processor, batch, strict=True), lambda: model.score(processor, batch)):
+        with pytest.raises(ValueError, match="missing.jpg"):
+            strict_call()
