@@ -9,6 +9,16 @@ except ImportError:  # imported from the installed project rather than from a ch
 
 DEFAULT_QUESTION = "Is this photo of a real person?"
 DEFAULT_JUDGMENT_WORDS = ("Yes", "No")
+# What an explanation may not write after each judgment (`judge` decodes under this constraint): after a live
+# judgment, the names of the attack families; after a spoof judgment, claims that the face is genuine (the SCF
+# keyword dictionary's live claims, `datasets_scripts/scf/keywords.py: LIVE_CLAIMS`).
+DEFAULT_CONTRADICTING_PHRASES = {
+    "live": ("printed photo", "screen replay", "paper mask", "3D mask", "makeup disguise", "partial cover",
+             "presentation attack"),
+    "spoof": ("real person", "real human", "real face", "live person", "live face", "living person", "live subject",
+              "genuine", "bona fide", "bonafide", "authentic", "actual person", "not a spoof", "not fake", "no spoof",
+              "no sign of spoofing", "no sign of an attack"),
+}
 NO_CLS_VISION_MODEL_TYPES = ("siglip_vision_model", "siglip2_vision_model")
 AUTO_MAP = {
     "AutoConfig": "configuration_ifas.IFASConfig",
@@ -83,6 +93,10 @@ class IFASConfig(PretrainedConfig):
         threshold (`float`, *optional*):
             Operating threshold on P(live), set by calibration on a dev set; `None` until calibrated
             (decisions then use 0.5). Must be finite and strictly between 0 and 1 (at 0 everything would be live).
+        contradicting_phrases (`dict[str, list[str]]`, *optional*):
+            `{"live": [...], "spoof": [...]}`: phrases `judge` never lets an explanation write after a live / spoof
+            judgment (case and a leading space vary), so that the text explains the decision made; defaults to
+            `DEFAULT_CONTRADICTING_PHRASES` (attack family names after "Yes", claims of a genuine face after "No").
 
     Example:
 
@@ -121,6 +135,7 @@ class IFASConfig(PretrainedConfig):
         new_token_ids: list[int] | None = None,
         question: str = DEFAULT_QUESTION,
         threshold: float | None = None,
+        contradicting_phrases: dict | None = None,
         tie_word_embeddings: bool | None = None,
         **kwargs,
     ):
@@ -160,6 +175,12 @@ class IFASConfig(PretrainedConfig):
         self.new_token_ids = list(new_token_ids) if new_token_ids else None
         self.question = question
         self.threshold = check_threshold(threshold)
+        phrases = DEFAULT_CONTRADICTING_PHRASES if contradicting_phrases is None else contradicting_phrases
+        if not isinstance(phrases, dict) or set(phrases) != {"live", "spoof"} or not all(
+                isinstance(phrase, str) and phrase.strip() for values in phrases.values() for phrase in values):
+            raise ValueError("contradicting_phrases must be {'live': [phrases], 'spoof': [phrases]} of non-empty "
+                             f"strings, got {contradicting_phrases!r}")
+        self.contradicting_phrases = {key: list(values) for key, values in phrases.items()}
         if tie_word_embeddings is None:
             tie_word_embeddings = bool(getattr(self.text_config, "tie_word_embeddings", False))
         kwargs.pop("image_seq_length", None)  # always derived from the GAC and vision settings

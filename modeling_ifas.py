@@ -162,6 +162,30 @@ class JudgmentThresholdLogitsProcessor(LogitsProcessor):
         return torch.where(answering.unsqueeze(1), forced, scores)
 
 
+class ContradictionBanLogitsProcessor(LogitsProcessor):
+    """Keep an explanation from contradicting the judgment word at `judgment_position`: `banned` maps a judgment
+    token id to the token sequences that may not follow it. A sequence's last token is masked wherever its other
+    tokens were just generated; its first token is also masked within the first `lead_tokens` explanation tokens,
+    where an answer names what it saw ("No. Live face: ..." cannot start)."""
+
+    def __init__(self, banned: dict[int, list[list[int]]], judgment_position: int, lead_tokens: int = 3):
+        self.banned, self.judgment_position, self.lead_tokens = banned, judgment_position, lead_tokens
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        scores = scores.clone()
+        for row, decision in enumerate(input_ids[:, self.judgment_position].tolist()):
+            explanation = input_ids[row, self.judgment_position + 1 :].tolist()
+            masked = set()
+            for sequence in self.banned.get(decision, ()):
+                head = sequence[:-1]
+                if len(head) <= len(explanation) and explanation[len(explanation) - len(head) :] == head:
+                    masked.add(sequence[-1])
+                if len(explanation) < self.lead_tokens:
+                    masked.add(sequence[0])
+            scores[row, list(masked)] = float("-inf")
+        return scores
+
+
 class IFASPreTrainedModel(PreTrainedModel):
     config_class = IFASConfig
     config: IFASConfig
@@ -489,12 +513,14 @@ class IFASForConditionalGeneration(IFASPreTrainedModel, GenerationMixin):
     @torch.no_grad()
     def judge(
         self, processor, images, question: str | None = None, max_new_tokens: int = 48, batch_size: int = 8,
-        strict: bool = False, crop_faces: bool = True, heatmap: bool = False, **generate_kwargs,
+        strict: bool = False, crop_faces: bool = True, heatmap: bool = False, consistent: bool = True,
+        **generate_kwargs,
     ) -> list[dict]:
         """Judgment, P(live), explanation and face box per image.
 
         The judgment is P(live) >= `decision_threshold()`; the explanation is generated after that judgment
-        word, so the text always explains the decision that was made. With the processor's `face_crop` the model
+        word and may not write `config.contradicting_phrases` of the other side (no "Live face" after "No"), so
+        the text explains the decision that was made (`consistent=False` decodes without that constraint). With the processor's `face_crop` the model
         sees the largest face (``face_box`` in the image's pixels, ``num_faces`` found); an image without a face
         gets ``error`` "no face found", an unreadable one the decoding error naming it, both with ``p_live`` None and
         ``is_live`` False (a ValueError naming the input when `strict`). ``face_box`` and ``num_faces`` are None when no face crop is applied. ``margin`` is the Yes/No
@@ -517,7 +543,7 @@ class IFASForConditionalGeneration(IFASPreTrainedModel, GenerationMixin):
             faces = processor.detect_faces(images[start : start + batch_size], strict, crop_faces)
             found = [face for face in faces if face.image is not None]
             answers = iter(self._judge_crops(processor, [face.image for face in found], question, threshold,
-                                             max_new_tokens, heatmap, **generate_kwargs) if found else [])
+                                             max_new_tokens, heatmap, consistent, **generate_kwargs) if found else [])
             for face in faces:
                 box = None if face.box is None else [float(v) for v in face.box]
                 if face.image is None:
@@ -530,7 +556,7 @@ class IFASForConditionalGeneration(IFASPreTrainedModel, GenerationMixin):
                 results.append({**answer, "face_box": box, "num_faces": face.num_faces, "error": face.error})
         return results
 
-    def _judge_crops(self, processor, crops, question, threshold, max_new_tokens, heatmap=False,
+    def _judge_crops(self, processor, crops, question, threshold, max_new_tokens, heatmap=False, consistent=True,
                      **generate_kwargs) -> list[dict]:
         """`judge`'s answers for images that are the model's input already (face crops, or whole images)."""
         live_id, spoof_id = self.judgment_token_ids()
@@ -540,6 +566,13 @@ class IFASForConditionalGeneration(IFASPreTrainedModel, GenerationMixin):
         p_live = p_live_from_margin(margin)
         is_live = p_live >= threshold
         judgment_ids = torch.where(is_live, live_id, spoof_id).to(inputs["input_ids"].dtype).unsqueeze(1)
+        if consistent:
+            phrases = self.config.contradicting_phrases
+            banned = {live_id: processor.phrase_token_ids(phrases["live"]),
+                      spoof_id: processor.phrase_token_ids(phrases["spoof"])}
+            processors = LogitsProcessorList(generate_kwargs.pop("logits_processor", None) or [])
+            processors.append(ContradictionBanLogitsProcessor(banned, inputs["input_ids"].shape[1]))
+            generate_kwargs["logits_processor"] = processors
         generated = self.generate(
             input_ids=torch.cat([inputs["input_ids"], judgment_ids], dim=1),
             attention_mask=torch.cat([inputs["attention_mask"], torch.ones_like(judgment_ids)], dim=1),

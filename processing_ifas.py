@@ -245,6 +245,22 @@ class IFASProcessor(ProcessorMixin):
             raise ValueError(f"judgment words {self.judgment_words} map to the same token id {ids[0]}")
         return ids
 
+    def phrase_token_ids(self, phrases) -> list[list[int]]:
+        """Token id sequences of `phrases` as they can occur in generated text: as written, capitalised and lower
+        case, each with and without a leading space (no special tokens), without duplicates.
+
+        >>> processor.phrase_token_ids(["live face"])  # doctest: +SKIP
+        [[9505, 1863], [5771, 1863], [3449, 1863], [7216, 1863]]
+        """
+        sequences = []
+        for phrase in phrases:
+            for form in dict.fromkeys((phrase, phrase[:1].upper() + phrase[1:], phrase.lower())):
+                for text in (form, " " + form):
+                    ids = list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+                    if ids and ids not in sequences:
+                        sequences.append(ids)
+        return sequences
+
     def batch_decode(self, *args, **kwargs):
         return self.tokenizer.batch_decode(*args, **kwargs)
 

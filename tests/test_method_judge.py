@@ -1,6 +1,8 @@
 """`score` and `judge` against hand computations: P(live) from the Yes/No logits at the answer position, and an
 explanation generated after the word that was decided."""
 
+import re
+
 import pytest
 import torch
 
@@ -134,3 +136,38 @@ def test_judge_never_lets_the_threshold_rewrite_its_explanation(model_and_proces
     prompt = processor.prepare_inputs(images[:1])
     model.generate(**prompt, max_new_tokens=2, do_sample=False)  # a plain generate still decides by the threshold
     assert calls and calls[0] == prompt["input_ids"].shape[1]
+
+
+def test_contradiction_ban_masks_completions_and_leads_by_hand():
+    from modeling_ifas import ContradictionBanLogitsProcessor
+
+    processor = ContradictionBanLogitsProcessor({7: [[3, 4], [5]]}, judgment_position=2, lead_tokens=3)
+    early = processor(torch.tensor([[1, 2, 7, 3], [1, 2, 8, 3]]), torch.zeros(2, 10))  # explanation [3] so far
+    assert (early[0] == float("-inf")).nonzero().flatten().tolist() == [3, 4, 5]  # lead: 3 and 5; completion: 4
+    assert not (early[1] == float("-inf")).any()  # judgment 8 bans nothing
+    late = processor(torch.tensor([[1, 2, 7, 9, 9, 9, 3]]), torch.zeros(1, 10))
+    assert (late[0] == float("-inf")).nonzero().flatten().tolist() == [4, 5]  # past the lead: completion and 1-token
+
+
+def test_judge_never_writes_a_phrase_that_contradicts_its_judgment(model_and_processor, images):
+    """Ban, for each decided word, the plain words of the free explanations the model wrote after it (the tiny
+    model writes bytes and a few letters): the constrained explanations then never contain them."""
+    model, processor = model_and_processor
+    free = model.judge(processor, images, max_new_tokens=6, consistent=False)
+    words = {"live": set(), "spoof": set()}
+    for answer in free:
+        words["live" if answer["is_live"] else "spoof"].update(re.findall(r"[A-Za-z]+", answer["explanation"]))
+    assert words["live"] or words["spoof"]
+    saved = model.config.contradicting_phrases
+    model.config.contradicting_phrases = {side: sorted(found) or ["unused"] for side, found in words.items()}
+    try:
+        steered = model.judge(processor, images, max_new_tokens=6)
+    finally:
+        model.config.contradicting_phrases = saved
+    for before, after in zip(free, steered):
+        assert after["is_live"] == before["is_live"] and after["p_live"] == before["p_live"]
+        side = "live" if after["is_live"] else "spoof"
+        written = {word.lower() for word in re.findall(r"[A-Za-z]+", after["explanation"])}
+        assert not written & {word.lower() for word in words[side]}, (before, after)
+        if re.search(r"[A-Za-z]", before["explanation"]):
+            assert after["explanation"] != before["explanation"]

@@ -77,3 +77,20 @@ def test_aggregate_by_attack_type():
     assert rates["all"]["n"] == 3
     assert rates["all"]["judgment_correct"] == pytest.approx(2 / 3)
     assert judgment_record(judged[0])["fully_consistent"] is True
+
+
+def test_judge_decoding_bans_what_this_judge_calls_a_contradiction():
+    """`judge` keeps explanations free of the phrases this consistency judge flags: the live claims after "No", the
+    concise captions' attack-family leads after "Yes"."""
+    from configuration_ifas import DEFAULT_CONTRADICTING_PHRASES, IFASConfig
+    from datasets_scripts.scf.keywords import LIVE_CLAIMS
+    from datasets_scripts.scf.template_captioner import CONCISE_LEADS
+
+    assert tuple(DEFAULT_CONTRADICTING_PHRASES["spoof"]) == LIVE_CLAIMS
+    leads = {lead.lower() for family, lead in CONCISE_LEADS.items() if family != "live"}
+    assert leads == {phrase.lower() for phrase in DEFAULT_CONTRADICTING_PHRASES["live"]}
+    config = IFASConfig.from_dict(IFASConfig(contradicting_phrases={"live": ["x y"], "spoof": ["z"]}).to_dict())
+    assert config.contradicting_phrases == {"live": ["x y"], "spoof": ["z"]}
+    for bad in ({"live": ["a"]}, {"live": [""], "spoof": ["b"]}, ["a"]):
+        with pytest.raises(ValueError, match="contradicting_phrases"):
+            IFASConfig(contradicting_phrases=bad)
