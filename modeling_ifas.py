@@ -568,8 +568,12 @@ class IFASForConditionalGeneration(IFASPreTrainedModel, GenerationMixin):
         judgment_ids = torch.where(is_live, live_id, spoof_id).to(inputs["input_ids"].dtype).unsqueeze(1)
         if consistent:
             phrases = self.config.contradicting_phrases
-            banned = {live_id: processor.phrase_token_ids(phrases["live"]),
-                      spoof_id: processor.phrase_token_ids(phrases["spoof"])}
+
+            def word_ids(word: str) -> list[list[int]]:  # the other judgment word as written: no "No. Yes. ..."
+                return [processor.tokenizer(text, add_special_tokens=False)["input_ids"] for text in (word, " " + word)]
+
+            banned = {live_id: processor.phrase_token_ids(phrases["live"]) + word_ids(spoof_word),
+                      spoof_id: processor.phrase_token_ids(phrases["spoof"]) + word_ids(live_word)}
             processors = LogitsProcessorList(generate_kwargs.pop("logits_processor", None) or [])
             processors.append(ContradictionBanLogitsProcessor(banned, inputs["input_ids"].shape[1]))
             generate_kwargs["logits_processor"] = processors

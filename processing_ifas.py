@@ -247,14 +247,15 @@ class IFASProcessor(ProcessorMixin):
 
     def phrase_token_ids(self, phrases) -> list[list[int]]:
         """Token id sequences of `phrases` as they can occur in generated text: as written, capitalised and lower
-        case, each with and without a leading space (no special tokens), without duplicates.
+        case, in the plural, each with and without a leading space (no special tokens), without duplicates.
 
-        >>> processor.phrase_token_ids(["live face"])  # doctest: +SKIP
-        [[9505, 1863], [5771, 1863], [3449, 1863], [7216, 1863]]
+        >>> len(processor.phrase_token_ids(["live face"]))  # doctest: +SKIP
+        8
         """
         sequences = []
         for phrase in phrases:
-            for form in dict.fromkeys((phrase, phrase[:1].upper() + phrase[1:], phrase.lower())):
+            cases = (phrase, phrase[:1].upper() + phrase[1:], phrase.lower())
+            for form in dict.fromkeys(case + ending for case in cases for ending in ("", "s")):
                 for text in (form, " " + form):
                     ids = list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
                     if ids and ids not in sequences:
