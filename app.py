@@ -1,6 +1,6 @@
 """Gradio app (a Hub Space's ``app.py``): upload or film a face, see the crop the model judged with its box, P(live)
 as a bar against the threshold, the decision and the explanation, and for images the heat map of the evidence for
-the decision beside the crop (`heatmap_ifas`); videos are judged as `evaluate_fas.judge_video`.
+the decision beside the crop (`heatmap_ifas`); videos are judged as `ifas.evaluation.judge_video`.
 
     pip install -e ".[app]"
     python app.py --checkpoint outputs/demo/checkpoint --port 7860     # http://127.0.0.1:7860
@@ -101,9 +101,9 @@ def analyze_image(model, processor, image, max_new_tokens: int = 48) -> Shown:
 
 
 def analyze_video(model, processor, path: str | Path, frames: str = "flip", max_new_tokens: int = 48) -> Shown:
-    """Judge a video (`evaluate_fas.judge_video`) and show its decisive frame with the face box."""
+    """Judge a video (`ifas.evaluation.judge_video`) and show its decisive frame with the face box."""
     from datasets_scripts.video import iter_frames
-    from evaluate_fas import judge_video
+    from ifas.evaluation import judge_video
 
     verdict = judge_video(model, processor, path, frames, max_new_tokens)
     threshold = model.decision_threshold()
@@ -180,13 +180,13 @@ def main(argv: list[str] | None = None):
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args(argv)
-    from evaluate_fas import load_model
+    from ifas.evaluation import load_model
 
     model, processor = load_model(args.checkpoint, args.device, "float32")
     build_app(model, processor).launch(server_name=args.host, server_port=args.port, share=False)
 
 
 if __name__ == "__main__":
-    from ifas_cli.errors import run_cli
+    from ifas.cli.errors import run_cli
 
     raise SystemExit(run_cli(main))

@@ -108,7 +108,7 @@ class IFASGlobalAwareConnector(nn.Module):
         eps = getattr(vision, "layer_norm_eps", 1e-6)
         num_heads = config.gac_num_heads or vision.num_attention_heads
         # Per-layer standardisation of the global tokens before Q_V = Linear(G_V): identity at init, set from data by
-        # `ifas_train.connector_init.calibrate_connector` (an affine re-parametrisation of the same linear map).
+        # `ifas.train.connector_init.calibrate_connector` (an affine re-parametrisation of the same linear map).
         self.global_shift = nn.Parameter(torch.zeros(len(config.tapped_layers), dim))
         self.global_scale = nn.Parameter(torch.ones(len(config.tapped_layers), dim))
         self.global_proj = nn.Linear(dim, dim)
@@ -243,7 +243,7 @@ class IFASModel(IFASPreTrainedModel):
         len(tapped_layers), D)` (None without GAC) and `(batch, num_patches, D·k)`.
 
         With a frozen tower these can be computed once per image and passed to `forward` as `vision_global_tokens`
-        and `vision_patch_features` instead of `pixel_values` (see `ifas_train.vision_cache`)."""
+        and `vision_patch_features` instead of `pixel_values` (see `ifas.train.vision_cache`)."""
         outputs = self.vision_tower(pixel_values, output_hidden_states=True, return_dict=True)
         hidden_states = outputs.hidden_states
         layers = self.config.vision_feature_layer
@@ -450,7 +450,7 @@ class IFASForConditionalGeneration(IFASPreTrainedModel, GenerationMixin):
         if not ids or len(ids) != 2:
             raise ValueError(
                 "config.judgment_token_ids is not set: call processor.judgment_token_ids() and store it in "
-                "model.config.judgment_token_ids (the builders in ifas_build.py do this)"
+                "model.config.judgment_token_ids (the builders in ifas/model_builders.py do this)"
             )
         return int(ids[0]), int(ids[1])
 

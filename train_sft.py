@@ -27,19 +27,19 @@ from peft import LoraConfig, get_peft_model
 from transformers import set_seed
 from trl import ModelConfig, SFTConfig, SFTTrainer, TrlParser
 
-from ifas_build import from_backbones, from_pretrained_vlm
-from ifas_train.balanced_sampler import LabelBalancedSampler
-from ifas_train.connector_init import calibrate_connector, encode_images, warm_start_connector
-from ifas_train.freezing import freeze_unused_parameters
-from ifas_train.image_check import drop_unreadable_images_across_ranks
-from ifas_train.saving import save_full_checkpoint, zero3_init_disabled
-from ifas_train.sharding import connector_weights, sharded_training
-from ifas_train.vision_cache import VisionFeatureCache
+from ifas.model_builders import from_backbones, from_pretrained_vlm
+from ifas.train.balanced_sampler import LabelBalancedSampler
+from ifas.train.connector_init import calibrate_connector, encode_images, warm_start_connector
+from ifas.train.freezing import freeze_unused_parameters
+from ifas.train.image_check import drop_unreadable_images_across_ranks
+from ifas.train.saving import save_full_checkpoint, zero3_init_disabled
+from ifas.train.sharding import connector_weights, sharded_training
+from ifas.train.vision_cache import VisionFeatureCache
 from modeling_ifas import IFASForConditionalGeneration
 from processing_ifas import IFASProcessor
 from datasets_scripts.contract import LABEL_LIVE
 from datasets_scripts.protocols import load_protocol
-from sft_data import IFASCollator, check_captions, check_judgment_tokens, check_lengths, load_training_split
+from ifas.train.sft_data import IFASCollator, check_captions, check_judgment_tokens, check_lengths, load_training_split
 
 logger = logging.getLogger(__name__)
 LANGUAGE_MODEL_LORA_TARGETS = r".*language_model.*\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)"
@@ -65,7 +65,7 @@ class IFASSFTConfig(SFTConfig):
                                         "default: --learning_rate."})
     balanced_batches: bool = field(
         default=False, metadata={"help": "Alternate live and spoof rows in the training order, so every batch of an "
-                                         "even size is half live (ifas_train/balanced_sampler.py)."})
+                                         "even size is half live (ifas/train/balanced_sampler.py)."})
     loss_type: str = field(default="nll", metadata={"help": "Kept 'nll': the L-LM loss needs the logits."})
     bf16: bool | None = field(default=None, metadata={"help": "bf16 mixed precision; default: on when CUDA has it."})
     gradient_checkpointing: bool = field(default=False, metadata={"help": "Trade compute for memory."})
@@ -106,18 +106,18 @@ class IFASScriptArguments:
     merge_lora: bool = field(default=True, metadata={"help": "Merge LoRA into the final complete checkpoint."})
     check_images: bool = field(default=True, metadata={"help": "Decode every image first; skip unreadable rows."})
     cache_vision_features: bool = field(default=False, metadata={
-        "help": "Run the frozen vision tower once per image and reuse its features (ifas_train/vision_cache.py); "
+        "help": "Run the frozen vision tower once per image and reuse its features (ifas/train/vision_cache.py); "
                 "refused under DeepSpeed ZeRO-3 and FSDP (the sharded tower's forward is a collective)."})
     vision_cache_gib: float = field(default=4.0, metadata={
         "help": "At most this many GiB of cached vision features per process (least recently used evicted)."})
     calibrate_connector_images: int = field(default=0, metadata={
         "help": "For a freshly initialised GAC: standardise its inputs and match its output norm to the LLM's "
-                "embeddings on this many training images before training (ifas_train/connector_init.py); 0 = off; "
+                "embeddings on this many training images before training (ifas/train/connector_init.py); 0 = off; "
                 "skipped when resuming (the checkpoint holds the connector)."})
     warm_start_connector_steps: int = field(default=0, metadata={
         "help": "Connector-only stage before training: this many steps of the GAC with a temporary probe that "
                 "tells live from each attack type on the frozen tower's features of the training images "
-                "(ifas_train/connector_init.py); 0 = off; skipped when resuming."})
+                "(ifas/train/connector_init.py); 0 = off; skipped when resuming."})
     warm_start_connector_lr: float = 1e-3
     warm_start_connector_images: int = field(default=1024, metadata={
         "help": "At most this many training images (a seeded draw) for the connector's warm start."})
@@ -464,7 +464,7 @@ def save_final(trainer: IFASSFTTrainer, script_args: IFASScriptArguments) -> str
     """Write the complete final checkpoint (LoRA merged when asked) into `output_dir`; call on every rank.
 
     The full tensors are gathered with `accelerator.get_state_dict` on all ranks (ZeRO-3, FSDP) and written by the
-    main rank from a plain copy (`ifas_train.saving`); `--merge_lora false` saves the adapter through the Trainer."""
+    main rank from a plain copy (`ifas.train.saving`); `--merge_lora false` saves the adapter through the Trainer."""
     model = trainer.accelerator.unwrap_model(trainer.model)
     if hasattr(model, "merge_and_unload") and not script_args.merge_lora:
         trainer.save_model(trainer.args.output_dir)
@@ -490,6 +490,6 @@ def main(argv: list[str] | None = None) -> str:
 
 
 if __name__ == "__main__":
-    from ifas_cli.errors import run_cli
+    from ifas.cli.errors import run_cli
 
     raise SystemExit(run_cli(main))

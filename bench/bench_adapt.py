@@ -6,7 +6,7 @@
 The new camera is `synth_webcam` (`datasets_scripts/synth/domains.py`: a grey, low-light, noisy webcam with printers
 and screens no demo domain has), one capture per video, never seen by `make demo`. For each size n and seed, n live
 + n spoof captures are drawn (spoofs spread over print, replay and paper mask) and written as files, like a user's;
-`ifas_train.adapt.adapt` adapts the demo checkpoint on them, and every other capture of the camera is the check part.
+`ifas.train.adapt.adapt` adapts the demo checkpoint on them, and every other capture of the camera is the check part.
 The baseline is a logistic regression on the frozen tower's per-layer global tokens (what the GAC reads), fitted on
 the same captures, its threshold from them too. Reports median and range over seeds; writes the "Adaptation" section
 of BENCHMARKS.md. Each finished run is kept under `--out` and reused (an interrupted benchmark resumes).
@@ -32,9 +32,9 @@ from sklearn.pipeline import make_pipeline  # noqa: E402
 from sklearn.preprocessing import StandardScaler  # noqa: E402
 
 from datasets_scripts.synthfas import build_synthfas  # noqa: E402
-from fas_metrics import choose_threshold, compute_fas_metrics  # noqa: E402
-from ifas_train.adapt import adapt  # noqa: E402
-from ifas_train.vision_cache import VisionFeatureCache  # noqa: E402
+from ifas.fas_metrics import choose_threshold, compute_fas_metrics  # noqa: E402
+from ifas.train.adapt import adapt  # noqa: E402
+from ifas.train.vision_cache import VisionFeatureCache  # noqa: E402
 from modeling_ifas import IFASForConditionalGeneration  # noqa: E402
 from processing_ifas import IFASProcessor  # noqa: E402
 

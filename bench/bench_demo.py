@@ -1,4 +1,4 @@
-"""The demo as a benchmark: wall time and peak RSS of `demo.py`, held-out-domain HTER/AUC of I-FAS, the binary
+"""The demo as a benchmark: wall time and peak RSS of `ifas demo`, held-out-domain HTER/AUC of I-FAS, the binary
 baseline and the ablations (no GAC, plain LM loss instead of L-LM, no captions, no connector warm start), each over
 the demo's seeds (mean, median and range), with the full model's explanation rates and typographic injection flips
 (from its demo_results.json).
@@ -6,7 +6,7 @@ the demo's seeds (mean, median and range), with the full model's explanation rat
     .venv/bin/python bench/bench_demo.py [--variants full,no_gac,plain_lm,no_captions,no_warm_start] [--reuse]
         [--full_results outputs/demo/demo_results.json] [--no-write]
 
-Each variant is one fresh `demo.py` run (its own process, same seeds, data and step count) under
+Each variant is one fresh `ifas demo` run (its own process, same seeds, data and step count) under
 outputs/bench_demo/VARIANT/; `--reuse` reads the variants that finished there before (an interrupted benchmark
 resumes).
 """
@@ -24,7 +24,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from benchlib import ROOT, machine_line, section, write_section  # noqa: E402
 
-from reporting.typographic import INJECTION_TEXT  # noqa: E402
+from ifas.reporting.typographic import INJECTION_TEXT  # noqa: E402
 
 VARIANTS = {
     "full": ("I-FAS (GAC, L-LM alpha 0.7, SCF template captions)", []),
@@ -36,13 +36,13 @@ VARIANTS = {
 
 
 def run_variant(name: str, out: Path, reuse: bool = False) -> dict:
-    """Run demo.py for one variant in a child process; return its wall time, peak RSS and results. With `reuse`, a
+    """Run `ifas demo` for one variant in a child process; return its wall time, peak RSS and results. With `reuse`, a
     finished run in `out` (its `bench_run.json`) is read instead of run again."""
     record = out / "bench_run.json"
     if reuse and record.exists():
         return json.loads(record.read_text())
     overrides = [arg for item in VARIANTS[name][1] for arg in ("--set", item)]
-    command = ["/usr/bin/time", "-f", "MAXRSS_KB=%M", sys.executable, str(ROOT / "demo.py"), "--out", str(out),
+    command = ["/usr/bin/time", "-f", "MAXRSS_KB=%M", sys.executable, "-m", "ifas", "demo", "--out", str(out),
                *overrides]
     start = time.time()
     run = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, env={**os.environ, "HF_HUB_OFFLINE": "1"})

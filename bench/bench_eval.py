@@ -3,7 +3,7 @@
 The small config is `IFASConfig(image_size=224)`: a DINOv2 ViT-S/14-shaped tower (12 layers, 384 wide) and a
 SmolLM2-135M-shaped Llama (30 layers, 576 wide, 49,153-token vocabulary), random weights built in code (no download),
 GAC with 32 queries. Cases, after one warm-up batch:
-- ``score_dataset``: the evaluation loop of `evaluate_fas` (JPEG decode, preprocessing, one forward pass per batch);
+- ``score_dataset``: the evaluation loop of `ifas.evaluation` (JPEG decode, preprocessing, one forward pass per batch);
 - ``score_inputs``: the forward pass alone on prepared batches.
 
 Run: ``.venv/bin/python bench/bench_eval.py [--batches 2] [--no-write]``.
@@ -26,8 +26,8 @@ from PIL import Image
 
 from configuration_ifas import IFASConfig
 from datasets_scripts.contract import FEATURES, make_record
-from evaluate_fas import score_dataset
-from ifas_build import build_processor, sync_generation_config, train_tiny_tokenizer
+from ifas.evaluation import score_dataset
+from ifas.model_builders import build_processor, sync_generation_config, train_tiny_tokenizer
 from modeling_ifas import IFASForConditionalGeneration
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from benchlib import write_section  # noqa: E402

@@ -28,8 +28,8 @@ from datasets_scripts.cue_masks import CUE_MASKS_DIR, load_cue_masks, masks_by_i
 from datasets_scripts.scf.keywords import family_of
 from datasets_scripts.scf.template_captioner import CONCISE_LEADS
 from datasets_scripts.synthfas import iter_records, leave_one_domain_out
-from evaluate_fas import _with_localisation, load_model
-from fas_metrics.localisation import aggregate
+from ifas.evaluation import _with_localisation, load_model
+from ifas.fas_metrics.localisation import aggregate
 
 FAMILIES = ("print", "replay", "paper_mask")
 

@@ -36,7 +36,7 @@ def main(argv=None) -> str:
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args(argv)
 
-    from ifas_build import build_processor, sync_generation_config, train_tiny_tokenizer
+    from ifas.model_builders import build_processor, sync_generation_config, train_tiny_tokenizer
     from modeling_ifas import IFASForConditionalGeneration
     from tiny_images import face_like_images
 

@@ -33,7 +33,7 @@ CHILD = """
 import json, sys, time
 sys.path.insert(0, {root!r})
 from benchlib import proc_status_mib
-from evaluate_fas import load_model
+from ifas.evaluation import load_model
 model, processor = load_model({checkpoint!r}, "cpu", "float32")
 base = proc_status_mib("VmRSS")
 start = time.perf_counter()
@@ -60,7 +60,7 @@ def run_child(checkpoint: str, path: Path) -> dict:
 
 def tiny_face_crop_checkpoint(folder: Path) -> str:
     from faces_ifas import DEFAULT_FACE_CROP
-    from ifas_build import save_checkpoint, tiny_ifas
+    from ifas.model_builders import save_checkpoint, tiny_ifas
 
     model, processor = tiny_ifas("dinov2")
     processor.face_crop = dict(DEFAULT_FACE_CROP)

@@ -57,7 +57,7 @@ def synthetic(n: int, seed: int) -> dict:
 
 def run_case(case: str) -> dict:
     """Time one case in this process; return seconds and memory in MiB."""
-    from fas_metrics import compute_fas_metrics
+    from ifas.fas_metrics import compute_fas_metrics
 
     test, dev = synthetic(N_SAMPLES, 0), synthetic(N_SAMPLES // 10, 1)
     kwargs = {"attack_types": test["attack_types"], "dev_predictions": dev["scores"], "dev_references": dev["labels"]}
@@ -66,7 +66,7 @@ def run_case(case: str) -> dict:
     if case == "evaluate":
         import evaluate
 
-        metric = evaluate.load(str(ROOT / "fas_metrics"))
+        metric = evaluate.load(str(ROOT / "ifas" / "fas_metrics"))
         run = lambda: metric.compute(predictions=test["scores"], references=test["labels"], **kwargs)  # noqa: E731
     else:
         run = lambda: compute_fas_metrics(test["scores"], test["labels"], **kwargs)  # noqa: E731

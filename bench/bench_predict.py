@@ -4,7 +4,7 @@
 
 The model is the trained demo checkpoint (DINOv2 ViT-S/14 at 224 px + SmolLM2-135M, GAC replace: run `make demo`
 first); without it, a random model of the same shape (`benchlib.small_config` with the demo's 30 layers and 8 GAC
-queries): timings only, no AUC. For fp32 and for `ifas_infer.cpu_speed.quantize_for_cpu` (int8) it measures
+queries): timings only, no AUC. For fp32 and for `ifas.infer.cpu_speed.quantize_for_cpu` (int8) it measures
 (a) `ifas predict` on a folder of 512 px photos (the scikit-image astronaut): decode, MTCNN, crop, preprocess,
 forward, JSON lines; (b) `score` on 224 px face crops on disk (`crop_faces=False`): decode, preprocess, forward;
 (c) the vision tower alone at 224 px (fp32 forward: the issue's yardstick); and, with the checkpoint, the AUC of
@@ -45,7 +45,7 @@ def _timed(run) -> float:
 def demo_size_model():
     """(model, processor, trained): the demo checkpoint when it exists, else a random model of its shape."""
     from faces_ifas import DEFAULT_FACE_CROP
-    from ifas_build import build_processor, train_tiny_tokenizer
+    from ifas.model_builders import build_processor, train_tiny_tokenizer
     from modeling_ifas import IFASForConditionalGeneration
 
     tokenizer = train_tiny_tokenizer()
@@ -78,10 +78,10 @@ def main(argv=None) -> str:
     from PIL import Image
     from skimage import data
 
-    from evaluate_fas import load_model
+    from ifas.evaluation import load_model
     from faces_ifas import DEFAULT_FACE_CROP, find_face
-    from ifas_cli.predict import predict
-    from ifas_infer.cpu_speed import quantize_for_cpu
+    from ifas.cli.predict import predict
+    from ifas.infer.cpu_speed import quantize_for_cpu
 
     trained = (Path(args.checkpoint) / "config.json").exists()
     if trained:
@@ -127,7 +127,7 @@ def main(argv=None) -> str:
         f"Model: {what}; batch {args.batch}. The vision tower alone (fp32 forward at 224 px): {tower:.2f} img/s.\n\n"
         + "\n".join(lines) + "\n\n`ifas predict` includes MTCNN on each 512 px photo (the crop rule of training); "
         "`score` reads 224 px crops from disk (decode, preprocess, forward). Dynamic int8: `ifas predict --int8`, "
-        "`ifas_infer.cpu_speed.quantize_for_cpu` (Linear layers of the tower and the LM; GAC and the LM head stay "
+        "`ifas.infer.cpu_speed.quantize_for_cpu` (Linear layers of the tower and the LM; GAC and the LM head stay "
         "fp32). AUC: `score` on the test split of the demo corpus (all four domains), threshold-free."
     )
     text = section("Prediction speed on CPU: fp32 and int8 (bench/bench_predict.py)", body)

@@ -10,7 +10,7 @@ Each measurement runs in a fresh process (peak RSS = VmHWM of that process, impo
   how `from_pretrained` builds before it reads the weights, and what the final save builds its plain copy with;
 - freeze, old: the pre-issue-11 `freeze_unused_parameters` cost, one fp32 forward + backward on one image (vision tower
   trainable: `--freeze_vision_tower false`, the case where unused layers matter), then the names whose .grad is None;
-- freeze, new: `ifas_train.freezing.freeze_unused_parameters`, from the module structure (on the meta-built model).
+- freeze, new: `ifas.train.freezing.freeze_unused_parameters`, from the module structure (on the meta-built model).
 """
 
 from __future__ import annotations
@@ -42,8 +42,8 @@ def child(kind: str) -> dict:
     import torch
     from accelerate import init_empty_weights
 
-    from ifas_build import build_processor, train_tiny_tokenizer
-    from ifas_train.freezing import freeze_unused_parameters
+    from ifas.model_builders import build_processor, train_tiny_tokenizer
+    from ifas.train.freezing import freeze_unused_parameters
     from modeling_ifas import IFASForConditionalGeneration
 
     config = one_billion_config()
@@ -94,7 +94,7 @@ def main() -> None:
     for kind, step, method in (("build_old", "build", "`IFASForConditionalGeneration(config)`, fp32 init"),
                                ("build_meta", "build", "`init_empty_weights()` (meta parameters)"),
                                ("freeze_old", "freeze", "old: fp32 forward + backward, .grad is None"),
-                               ("freeze_new", "freeze", "new: module structure (`ifas_train.freezing`)")):
+                               ("freeze_new", "freeze", "new: module structure (`ifas.train.freezing`)")):
         r = results[kind]
         seconds = r["freeze_s"] if step == "freeze" else r["build_s"]
         rows.append(f"| {step} | {method} | {seconds:.3f} | {r['peak_rss_mib']:.0f} |")

@@ -33,7 +33,7 @@ CASES = {
 def build(case: str):
     from transformers import LlavaConfig, LlavaForConditionalGeneration
 
-    from ifas_build import build_processor, train_tiny_tokenizer
+    from ifas.model_builders import build_processor, train_tiny_tokenizer
     from modeling_ifas import IFASForConditionalGeneration
 
     tokenizer = train_tiny_tokenizer()
@@ -54,7 +54,7 @@ def build(case: str):
 
 
 def run_case(case: str, batch: int, steps: int) -> dict:
-    from sft_data import IFASCollator
+    from ifas.train.sft_data import IFASCollator
     from tiny_images import face_like_images
     from train_sft import lopsided_loss, lopsided_loss_terms
 

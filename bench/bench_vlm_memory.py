@@ -36,7 +36,7 @@ def write_checkpoint(folder: str) -> int:
     from safetensors.torch import save_file
     from transformers import CLIPImageProcessorPil, LlavaConfig, LlavaForConditionalGeneration, LlavaProcessor
 
-    from ifas_build import train_tiny_tokenizer
+    from ifas.model_builders import train_tiny_tokenizer
     from processing_ifas import CHAT_TEMPLATE
 
     tokenizer = train_tiny_tokenizer()
@@ -58,7 +58,7 @@ def write_checkpoint(folder: str) -> int:
 def child(folder: str, dtype_name: str) -> dict:
     import torch
 
-    from ifas_build import from_pretrained_vlm
+    from ifas.model_builders import from_pretrained_vlm
 
     baseline = proc_status_mib("VmHWM")
     model, _ = from_pretrained_vlm(folder, dtype=getattr(torch, dtype_name), gac_num_queries=32)

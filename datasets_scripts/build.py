@@ -8,8 +8,16 @@ every finished video. Only a complete build is moved to `OUT` (one rename), with
 `dataset_dict.json`. A rerun on a finished `OUT` returns its report; `--overwrite` rebuilds and swaps it in at
 the end. Frames with no face (no usable corpus box and no detection) are logged, counted and skipped.
 
+`build_all` (``corpus`` ``all``) builds every corpus found under a parent folder of raw copies: `RAW_PARENT/<name>`
+-> `OUT_PARENT/<name>`, where `<name>` is the registry name (`datasets_scripts.corpora.BUILDERS`, e.g.
+`RAW_PARENT/siw/SiW/...`); each corpus module finds its own layout inside that folder. Corpora without a folder are
+listed as missing; a corpus whose build fails is logged and reported, and the others still build.
+
 Example:
     >>> report = build_corpus("casia_mfsd", "RAW/CASIA_faceAntisp", "data/casia_mfsd", num_proc=2)  # doctest: +SKIP
+    >>> summary = build_all("raw", "data", num_proc=2)  # doctest: +SKIP
+    >>> summary["missing"]  # doctest: +SKIP
+    ['hifimask', 'wmca']
 """
 
 from __future__ import annotations
@@ -257,6 +265,27 @@ def _publish(finished: Path, out: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
+def build_all(raw_parent: str | Path, out_parent: str | Path, **options) -> dict:
+    """{"built": {name: report}, "failed": {name: error}, "missing": [names]}; `options` go to `build_corpus`."""
+    raw_parent, out_parent = Path(raw_parent), Path(out_parent)
+    if not raw_parent.is_dir():
+        raise FileNotFoundError(f"{raw_parent}: not a folder (expected one raw corpus folder per name: {', '.join(BUILDERS)})")
+    summary = {"built": {}, "failed": {}, "missing": []}
+    for name in BUILDERS:
+        root = raw_parent / name
+        if not root.is_dir():
+            summary["missing"].append(name)
+            continue
+        try:
+            summary["built"][name] = build_corpus(name, root, out_parent / name, **options)
+        except (OSError, ValueError, RuntimeError) as error:
+            logger.error("%s: build failed: %s", name, error)
+            summary["failed"][name] = f"{type(error).__name__}: {error}"
+    if summary["missing"]:
+        logger.warning("no raw folder under %s for: %s", raw_parent, ", ".join(summary["missing"]))
+    return summary
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(prog="python -m datasets_scripts.build", description=__doc__.split("\n\n")[0])
     parser.add_argument("corpus", choices=(*BUILDERS, "all"),
@@ -275,8 +304,6 @@ def main(argv: list[str] | None = None) -> dict:
     logging.basicConfig(level=args.log_level, format="%(levelname)s %(name)s: %(message)s")
     options = {k: v for k, v in vars(args).items() if k not in {"corpus", "root", "out", "log_level"}}
     if args.corpus == "all":
-        from datasets_scripts.build_all import build_all  # build_all imports this module
-
         summary = build_all(args.root, args.out, **options)
         print(f"built: {', '.join(summary['built']) or '-'}; failed: {', '.join(summary['failed']) or '-'}; "
               f"missing: {', '.join(summary['missing']) or '-'}")
@@ -287,6 +314,6 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    from ifas_cli.errors import run_cli
+    from ifas.cli.errors import run_cli
 
     raise SystemExit(run_cli(main))

@@ -288,6 +288,6 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    from ifas_cli.errors import run_cli
+    from ifas.cli.errors import run_cli
 
     raise SystemExit(run_cli(main))

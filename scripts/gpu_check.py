@@ -48,7 +48,7 @@ def demo_size_model():
     with 8 queries, random weights; a tokenizer trained in-process, whose ChatML and <image> rows train as the demo's
     added tokens do. Whole images (no face crop: no MTCNN weights needed)."""
     from configuration_ifas import IFASConfig
-    from ifas_build import build_processor, sync_generation_config, train_tiny_tokenizer
+    from ifas.model_builders import build_processor, sync_generation_config, train_tiny_tokenizer
     from modeling_ifas import IFASForConditionalGeneration
 
     tokenizer = train_tiny_tokenizer()
@@ -93,7 +93,7 @@ def prepare(out: Path, tiny: bool) -> None:
     """Generated train/dev and test splits, and the untrained I-FAS checkpoint."""
     from datasets import DatasetDict
 
-    from ifas_build import save_checkpoint, tiny_ifas
+    from ifas.model_builders import save_checkpoint, tiny_ifas
 
     size = 16 if tiny else 224
     DatasetDict({"train": synthetic_split(160, size, "train", 0), "dev": synthetic_split(24, size, "dev", 1)}

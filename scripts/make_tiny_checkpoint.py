@@ -7,7 +7,7 @@ Then: `AutoModel.from_pretrained("outputs/tiny-ifas", trust_remote_code=True)`.
 
 import argparse
 
-from ifas_build import TINY_TOWERS, save_checkpoint, tiny_ifas
+from ifas.model_builders import TINY_TOWERS, save_checkpoint, tiny_ifas
 
 
 def main(argv=None) -> str:

@@ -22,7 +22,7 @@ from huggingface_hub import CommitOperationAdd, HfApi
 from huggingface_hub.utils import filter_repo_objects
 from transformers.dynamic_module_utils import get_relative_imports
 
-from reporting import load_results, write_model_card
+from ifas.reporting import load_results, write_model_card
 
 logger = logging.getLogger("push_to_hub")
 

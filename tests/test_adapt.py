@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from transformers import AutoModel
 
-from fas_metrics import choose_threshold
-from ifas_train.adapt import adapt
-from ifas_train.adapt_data import collect_captures, split_captures
+from ifas.fas_metrics import choose_threshold
+from ifas.train.adapt import adapt
+from ifas.train.adapt_data import collect_captures, split_captures
 from tiny_dataset import tiny_image
 
 REPO = Path(__file__).resolve().parents[1]

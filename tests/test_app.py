@@ -84,7 +84,7 @@ def saturated_checkpoint(folder, p_live: float, face_crop=None) -> str:
     computed)."""
     import torch
 
-    from ifas_build import save_checkpoint, tiny_ifas
+    from ifas.model_builders import save_checkpoint, tiny_ifas
 
     model, processor = tiny_ifas("dinov2", seed=1)
     processor.face_crop = face_crop
@@ -169,7 +169,7 @@ def test_app_as_a_user_starts_it_judges_refuses_and_shows_p_live_zero(tmp_path):
 
 def test_app_shows_p_live_one(tmp_path):
     model_path = saturated_checkpoint(tmp_path / "live", 1.0)
-    from evaluate_fas import load_model
+    from ifas.evaluation import load_model
 
     model, processor = load_model(model_path, "cpu", "float32")
     shown = analyze_image(model, processor, random_image(4, size=(48, 48)), max_new_tokens=2)

@@ -6,8 +6,8 @@ from collections import Counter
 import pytest
 from datasets import concatenate_datasets
 
-from ifas_build import tiny_ifas
-from ifas_train.balanced_sampler import LabelBalancedSampler
+from ifas.model_builders import tiny_ifas
+from ifas.train.balanced_sampler import LabelBalancedSampler
 from tiny_dataset import tiny_contract_dataset
 from train_sft import IFASSFTConfig, IFASSFTTrainer
 

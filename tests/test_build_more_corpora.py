@@ -25,8 +25,7 @@ from more_corpora_fixtures import (
     write_frame_folder,
 )
 
-from datasets_scripts.build import build_corpus
-from datasets_scripts.build_all import build_all
+from datasets_scripts.build import build_all, build_corpus
 from datasets_scripts.contract import check_dataset
 from datasets_scripts.corpora import BUILDERS, get_corpus
 from datasets_scripts.corpora import hifimask, wmca

@@ -14,11 +14,11 @@ import torch
 from transformers import AutoModel
 
 from builders_fixtures import astronaut_face
-from evaluate_fas import load_model
+from ifas.evaluation import load_model
 
 
 def predict(checkpoint, image) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "ifas_cli", "predict", str(checkpoint), str(image)],
+    return subprocess.run([sys.executable, "-m", "ifas.cli", "predict", str(checkpoint), str(image)],
                           capture_output=True, text=True, timeout=600)
 
 

@@ -6,9 +6,9 @@ import json
 import numpy as np
 import pytest
 
-import ifas_cli
-import ifas_cli.predict as predict_module
-from evaluate_fas import judge_video
+import ifas.cli
+import ifas.cli.predict as predict_module
+from ifas.evaluation import judge_video
 from test_evaluate_fas import write_video
 from tiny_inputs import random_image
 
@@ -35,7 +35,7 @@ def test_predict_scores_images_and_videos_and_logs_unreadable_files(folder, tmp_
                                                                      tiny_model_and_processor, caplog):
     model, processor = tiny_model_and_processor
     out = tmp_path / "results.jsonl"
-    assert ifas_cli.main(["predict", tiny_checkpoint, str(folder), "--out", str(out), "--batch_size", "2"]) == 0
+    assert ifas.cli.main(["predict", tiny_checkpoint, str(folder), "--out", str(out), "--batch_size", "2"]) == 0
     lines = read_lines(out)
     names = ["a.png", "b.jpg", "broken.jpg", "clip.avi", "sub/c.png"]
     assert [line["path"] for line in lines] == [str(folder / name) for name in names]
@@ -58,7 +58,7 @@ def test_predict_scores_images_and_videos_and_logs_unreadable_files(folder, tmp_
 def test_interrupted_run_resumes_without_redoing_finished_inputs(folder, tmp_path, tiny_checkpoint, monkeypatch,
                                                                   capsys):
     complete = tmp_path / "complete.jsonl"
-    ifas_cli.main(["predict", tiny_checkpoint, str(folder), "--out", str(complete), "--batch_size", "1"])
+    ifas.cli.main(["predict", tiny_checkpoint, str(folder), "--out", str(complete), "--batch_size", "1"])
     out = tmp_path / "results.jsonl"
     calls = []
     real = predict_module._image_records
@@ -71,13 +71,13 @@ def test_interrupted_run_resumes_without_redoing_finished_inputs(folder, tmp_pat
 
     monkeypatch.setattr(predict_module, "_image_records", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        ifas_cli.main(["predict", tiny_checkpoint, str(folder), "--out", str(out), "--batch_size", "1"])
+        ifas.cli.main(["predict", tiny_checkpoint, str(folder), "--out", str(out), "--batch_size", "1"])
     assert len(read_lines(out)) == 2  # a.png, b.jpg
     with out.open("a") as handle:
         handle.write('{"path": "torn')  # a line cut by the interruption
     calls.clear()
     capsys.readouterr()
-    assert ifas_cli.main(["predict", tiny_checkpoint, str(folder), "--out", str(out), "--batch_size", "1"]) == 0
+    assert ifas.cli.main(["predict", tiny_checkpoint, str(folder), "--out", str(out), "--batch_size", "1"]) == 0
     assert [str(p) for batch in calls for p in batch] == [str(folder / "broken.jpg"), str(folder / "sub/c.png")]
     summary = capsys.readouterr().err  # a.png and b.jpg were done before the interruption; broken.jpg cannot be read
     assert "ifas predict: 5 inputs, 4 scored, " in summary and " live, 1 errors (2 of them from an earlier run)" in summary
@@ -93,7 +93,7 @@ def test_explain_to_stdout_and_missing_file(tmp_path, tiny_checkpoint, tiny_mode
     model, processor = tiny_model_and_processor
     image = tmp_path / "face.png"
     random_image(7).save(image)
-    ifas_cli.main(["predict", tiny_checkpoint, str(image), str(tmp_path / "missing.png"), "--explain",
+    ifas.cli.main(["predict", tiny_checkpoint, str(image), str(tmp_path / "missing.png"), "--explain",
                    "--max_new_tokens", "3"])
     found, missing = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     answer = model.judge(processor, [str(image)], max_new_tokens=3)[0]
@@ -104,13 +104,13 @@ def test_explain_to_stdout_and_missing_file(tmp_path, tiny_checkpoint, tiny_mode
 
 def test_wrapped_entry_points_and_unknown_command(capsys, monkeypatch):
     seen = {}
-    import evaluate_fas
+    import ifas.evaluation
 
-    monkeypatch.setattr(evaluate_fas, "main", lambda argv: seen.setdefault("evaluate", argv))
-    assert ifas_cli.main(["evaluate", "--model", "m", "--out", "r"]) == 0  # main's return value is not the status
+    monkeypatch.setattr(ifas.evaluation, "main", lambda argv: seen.setdefault("evaluate", argv))
+    assert ifas.cli.main(["evaluate", "--model", "m", "--out", "r"]) == 0  # main's return value is not the status
     assert seen["evaluate"] == ["--model", "m", "--out", "r"]
     with pytest.raises(SystemExit):
-        ifas_cli.main(["build", "--help"])
+        ifas.cli.main(["build", "--help"])
     assert "datasets_scripts.build" in capsys.readouterr().out
-    assert ifas_cli.main(["train"]) == 2 and "unknown command 'train'" in capsys.readouterr().err
-    assert np.all([name in ifas_cli.usage() for name in ("predict", "evaluate", "build", "demo")])
+    assert ifas.cli.main(["train"]) == 2 and "unknown command 'train'" in capsys.readouterr().err
+    assert np.all([name in ifas.cli.usage() for name in ("predict", "evaluate", "build", "demo")])

@@ -1,7 +1,7 @@
 import pytest
 
 from configuration_ifas import AUTO_MAP, IFASConfig
-from ifas_build import tiny_config
+from ifas.model_builders import tiny_config
 
 
 def test_config_round_trip(tmp_path):

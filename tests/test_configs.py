@@ -29,7 +29,7 @@ def test_fsdp_wraps_layer_classes_that_exist_in_the_llava_recipe_model():
     from accelerate.utils.dataclasses import get_module_class_from_name
 
     from configuration_ifas import IFASConfig
-    from ifas_build import TINY_TOWERS
+    from ifas.model_builders import TINY_TOWERS
     from modeling_ifas import IFASForConditionalGeneration
 
     config = yaml.safe_load((CONFIGS / "accelerate" / "fsdp.yaml").read_text())["fsdp_config"]

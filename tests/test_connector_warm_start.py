@@ -5,8 +5,8 @@ tokens at the LLM's embedding norm."""
 import pytest
 import torch
 
-from ifas_build import tiny_ifas
-from ifas_train.connector_init import calibrate_connector, encode_images, warm_start_connector
+from ifas.model_builders import tiny_ifas
+from ifas.train.connector_init import calibrate_connector, encode_images, warm_start_connector
 from tiny_dataset import tiny_image
 
 LABELS = [i % 2 for i in range(16)]

@@ -7,8 +7,8 @@ import json
 import pytest
 import torch
 
-import ifas_cli
-from ifas_infer.cpu_speed import count_int8_linears, count_linears, quantize_for_cpu
+import ifas.cli
+from ifas.infer.cpu_speed import count_int8_linears, count_linears, quantize_for_cpu
 from tiny_inputs import random_image
 
 
@@ -47,11 +47,11 @@ def test_predict_int8_flag_gives_the_fp32_decisions(tmp_path, tiny_checkpoint, c
     results = {}
     for flag in ([], ["--int8"]):
         out = tmp_path / f"out{len(flag)}.jsonl"
-        ifas_cli.main(["predict", tiny_checkpoint, str(tmp_path), "--out", str(out), *flag])
+        ifas.cli.main(["predict", tiny_checkpoint, str(tmp_path), "--out", str(out), *flag])
         results[bool(flag)] = [json.loads(line) for line in out.read_text().splitlines()]
     assert [r["path"] for r in results[True]] == [r["path"] for r in results[False]]
     for fp32, int8 in zip(results[False], results[True]):
         assert abs(int8["p_live"] - fp32["p_live"]) < 0.05
     with pytest.raises(SystemExit) as usage_error:
-        ifas_cli.main(["predict", tiny_checkpoint, str(tmp_path), "--int8", "--dtype", "bfloat16"])
+        ifas.cli.main(["predict", tiny_checkpoint, str(tmp_path), "--int8", "--dtype", "bfloat16"])
     assert usage_error.value.code == 2 and "--int8 needs --device cpu" in capsys.readouterr().err

@@ -6,7 +6,7 @@ import statistics
 from safetensors.torch import load_file
 from transformers import AutoModel
 
-import demo
+from ifas.demo import run as demo
 
 
 def test_tiny_demo_end_to_end(tmp_path):

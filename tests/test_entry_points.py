@@ -33,7 +33,7 @@ HELP = {  # name -> (command, an option its --help must list)
     "ifas build": ([IFAS, "build", "--help"], "--root"),
     "ifas demo": ([IFAS, "demo", "--help"], "--tiny"),
     "train_sft.py": ([PY, "train_sft.py", "--help"], "--judgment_weight"),
-    "evaluate_fas.py": ([PY, "evaluate_fas.py", "--help"], "--calibrate"),
+    "python -m ifas evaluate": ([PY, "-m", "ifas", "evaluate", "--help"], "--calibrate"),
     "app.py": ([PY, "app.py", "--help"], "--checkpoint"),
     "datasets_scripts.build": ([PY, "-m", "datasets_scripts.build", "--help"], "--frames"),
     "datasets_scripts.scf": ([PY, "-m", "datasets_scripts.scf", "--help"], "--captioner"),
@@ -122,9 +122,8 @@ def results(inputs, tiny_checkpoint, cropping_checkpoint, bad_caption_dataset):
         "predict bad batch size": [IFAS, "predict", ckpt, image, "--batch_size", "0"],
         "ifas alone": [IFAS],
         "ifas unknown command": [IFAS, "nonsense"],
-        "evaluate_fas.py missing checkpoint": [PY, "evaluate_fas.py", "--model", f"{MISSING}/ckpt", "--video",
-                                               root / "clip.mp4"],
-        "evaluate_fas.py without --model": [PY, "evaluate_fas.py", "--video", root / "clip.mp4"],
+        "evaluate missing checkpoint": [IFAS, "evaluate", "--model", f"{MISSING}/ckpt", "--video", root / "clip.mp4"],
+        "python -m ifas evaluate without --model": [PY, "-m", "ifas", "evaluate", "--video", root / "clip.mp4"],
         "app.py missing checkpoint": [PY, "app.py", "--checkpoint", f"{MISSING}/ckpt"],
         "train_sft.py missing dataset": [PY, "train_sft.py", "--model_name_or_path", tiny_checkpoint,
                                          "--dataset_path", f"{MISSING}/data", "--output_dir", root / "run",
@@ -149,7 +148,7 @@ def results(inputs, tiny_checkpoint, cropping_checkpoint, bad_caption_dataset):
 
 @pytest.mark.parametrize("name, names", [
     ("predict missing checkpoint", [f"{MISSING}/ckpt"]),
-    ("evaluate_fas.py missing checkpoint", [f"{MISSING}/ckpt"]),
+    ("evaluate missing checkpoint", [f"{MISSING}/ckpt"]),
     ("app.py missing checkpoint", [f"{MISSING}/ckpt"]),
     ("train_sft.py missing dataset", [f"{MISSING}/data"]),
     ("build missing root", [f"{MISSING}/raw"]),
@@ -171,7 +170,7 @@ def test_debug_shows_the_traceback(results):
     ("predict bad batch size", "--batch_size must be at least 1, got 0"),
     ("ifas alone", "usage: ifas COMMAND"),
     ("ifas unknown command", "unknown command 'nonsense'"),
-    ("evaluate_fas.py without --model", "the following arguments are required: --model"),
+    ("python -m ifas evaluate without --model", "the following arguments are required: --model"),
 ])
 def test_usage_errors_exit_2(results, name, text):
     result = results[name]
@@ -225,7 +224,7 @@ def test_training_refuses_captions_with_control_tokens_before_it_starts(results,
 
 
 def test_media_kind_covers_undecodable_image_suffixes():
-    from ifas_cli.predict import media_kind
+    from ifas.cli.predict import media_kind
 
     kinds = {name: media_kind(Path(name)) for name in ("a.avif", "a.HEIC", "a.ico", "a.jxl", "a.svg", "a.ogv", "a.txt")}
     assert kinds == {"a.avif": "image", "a.HEIC": "image", "a.ico": "image", "a.jxl": "image", "a.svg": "image",

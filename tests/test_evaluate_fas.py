@@ -1,4 +1,4 @@
-"""evaluate_fas: the CLI on a tiny model and tiny datasets, resume, calibration round trip, video in."""
+"""ifas.evaluation: the CLI on a tiny model and tiny datasets, resume, calibration round trip, video in."""
 
 import json
 import shutil
@@ -9,12 +9,12 @@ import pytest
 from datasets import Dataset, concatenate_datasets
 from PIL import Image
 
-import evaluate_fas
+import ifas.evaluation
 from datasets_scripts.contract import FEATURES, make_record
-from evaluate_fas import calibrate_checkpoint, evaluate, judge_video, main, score_dataset
+from ifas.evaluation import calibrate_checkpoint, evaluate, judge_video, main, score_dataset
 from modeling_ifas import IFASForConditionalGeneration
 from processing_ifas import IFASProcessor
-from reporting import SCHEMA, load_results
+from ifas.reporting import SCHEMA, load_results
 from tiny_dataset import tiny_contract_dataset, tiny_image
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -157,7 +157,7 @@ def test_unreadable_video_fails_closed_naming_the_file(tiny_model_and_processor,
 
 def test_bad_dataset_spec_is_named(tmp_path):
     with pytest.raises(ValueError, match="no dataset folder"):
-        evaluate_fas.load_dataset_spec(str(tmp_path / "absent:test"))
+        ifas.evaluation.load_dataset_spec(str(tmp_path / "absent:test"))
 
 
 def test_named_protocol_over_built_corpora(tiny_checkpoint, tmp_path):
@@ -170,7 +170,7 @@ def test_named_protocol_over_built_corpora(tiny_checkpoint, tmp_path):
 
 
 def test_image_independent_scores_are_flagged(caplog):
-    assert evaluate_fas.warn_if_image_independent("dev", [{"score": 0.2785}, {"score": 0.2784}, {"score": 0.2785}])
+    assert ifas.evaluation.warn_if_image_independent("dev", [{"score": 0.2785}, {"score": 0.2784}, {"score": 0.2785}])
     assert "scores every image alike" in caplog.text
-    assert not evaluate_fas.warn_if_image_independent("dev", [{"score": 0.2}, {"score": 0.6}])
-    assert not evaluate_fas.warn_if_image_independent("dev", [{"score": 0.2}])
+    assert not ifas.evaluation.warn_if_image_independent("dev", [{"score": 0.2}, {"score": 0.6}])
+    assert not ifas.evaluation.warn_if_image_independent("dev", [{"score": 0.2}])

@@ -1,4 +1,4 @@
-"""evaluate_fas with heat maps: overlay grids per attack family, and the pointing game of answers that name a cue
+"""ifas.evaluation with heat maps: overlay grids per attack family, and the pointing game of answers that name a cue
 against the SynthFAS cue masks (`--cue_masks`)."""
 
 import json
@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from datasets_scripts.synthfas import build_synthfas
-from evaluate_fas import _with_localisation, main
+from ifas.evaluation import _with_localisation, main
 
 
 def test_cli_writes_overlay_grids_and_localisation(tiny_checkpoint, tmp_path):

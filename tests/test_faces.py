@@ -162,7 +162,7 @@ def test_remote_code_does_not_need_facenet_pytorch(tmp_path):
 def test_video_frames_are_cropped_and_frames_without_a_face_left_out(cropping, tmp_path):
     import av
 
-    from evaluate_fas import judge_video
+    from ifas.evaluation import judge_video
 
     model, plain, processor = cropping
     face = astronaut().resize((256, 256))

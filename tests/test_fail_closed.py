@@ -13,7 +13,7 @@ from PIL import Image
 from transformers import pipeline
 
 from datasets_scripts.video import iter_frames
-from evaluate_fas import judge_video
+from ifas.evaluation import judge_video
 from image_io_ifas import MIN_IMAGE_SIDE, load_image
 
 

@@ -10,9 +10,9 @@ import math  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-import fas_metrics  # noqa: E402
+import ifas.fas_metrics  # noqa: E402
 from datasets_scripts.contract import LABEL_LIVE, LABEL_SPOOF  # noqa: E402
-from fas_metrics import (  # noqa: E402
+from ifas.fas_metrics import (  # noqa: E402
     aggregate_by_video,
     choose_threshold,
     compute_fas_metrics,
@@ -29,7 +29,7 @@ KNOWN_ATTACKS = ["none"] * 4 + ["print", "replay", "print", "mask"]
 
 
 def test_labels_follow_the_data_contract():
-    assert (fas_metrics.LABEL_LIVE, fas_metrics.LABEL_SPOOF) == (LABEL_LIVE, LABEL_SPOOF)
+    assert (ifas.fas_metrics.LABEL_LIVE, ifas.fas_metrics.LABEL_SPOOF) == (LABEL_LIVE, LABEL_SPOOF)
 
 
 def test_known_roc():
@@ -221,7 +221,7 @@ def test_bad_input_is_named():
 def test_evaluate_load_of_the_folder_matches_the_function():
     import evaluate
 
-    folder = Path(fas_metrics.__file__).parent
+    folder = Path(ifas.fas_metrics.__file__).parent
     metric = evaluate.load(str(folder))
     kwargs = {"attack_types": KNOWN_ATTACKS, "dev_threshold": 0.45}
     direct = compute_fas_metrics(KNOWN_SCORES, KNOWN_LABELS, **kwargs)

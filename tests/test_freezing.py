@@ -1,10 +1,10 @@
-"""Structural freezing (ifas_train.freezing) equals the parameters that one real backward leaves without a gradient."""
+"""Structural freezing (ifas.train.freezing) equals the parameters that one real backward leaves without a gradient."""
 
 import pytest
 import torch
 
-from ifas_build import tiny_ifas
-from ifas_train.freezing import freeze_unused_parameters, unused_parameter_names
+from ifas.model_builders import tiny_ifas
+from ifas.train.freezing import freeze_unused_parameters, unused_parameter_names
 from tiny_inputs import random_image
 
 SETTINGS = {

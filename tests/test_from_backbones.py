@@ -13,7 +13,7 @@ from transformers import (
     Qwen2ForCausalLM,
 )
 
-from ifas_build import from_backbones, save_checkpoint, train_tiny_tokenizer
+from ifas.model_builders import from_backbones, save_checkpoint, train_tiny_tokenizer
 from tiny_inputs import random_image
 
 TINY_VISION = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64, patch_size=4,

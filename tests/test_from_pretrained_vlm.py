@@ -14,12 +14,12 @@ import torch
 from safetensors.torch import load_file
 from transformers import AutoProcessor, LlavaForConditionalGeneration
 
-from ifas_build import from_pretrained_vlm, save_checkpoint
+from ifas.model_builders import from_pretrained_vlm, save_checkpoint
 from llava_fixtures import save_tiny_llava
 from tiny_inputs import random_image
 
 KINDS = ("clip_llama", "siglip_qwen2")
-# The file names llava-hf checkpoints carry -> I-FAS names, written out independently of ifas_build's mapping.
+# The file names llava-hf checkpoints carry -> I-FAS names, written out independently of ifas.model_builders's mapping.
 HUB_TO_IFAS = ((r"^vision_tower\.vision_model\.", "model.vision_tower."), (r"^vision_tower\.", "model.vision_tower."),
                (r"^language_model\.model\.", "model.language_model."), (r"^language_model\.lm_head\.", "lm_head."),
                (r"^multi_modal_projector\.", "model.multi_modal_projector."))

@@ -18,10 +18,10 @@ from accelerate.utils import DistributedType
 from safetensors.torch import load_file
 from trl import ModelConfig
 
-from ifas_train.saving import save_full_checkpoint
+from ifas.train.saving import save_full_checkpoint
 from modeling_ifas import IFASForConditionalGeneration
 from processing_ifas import IFASProcessor
-from sft_data import IFASCollator
+from ifas.train.sft_data import IFASCollator
 from tiny_dataset import tiny_contract_dataset
 from train_sft import (IFASScriptArguments, answer_span_masks, apply_lora, freeze, freeze_unused_parameters,
                        lopsided_loss, lopsided_loss_terms)

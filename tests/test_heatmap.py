@@ -10,7 +10,7 @@ from PIL import Image
 
 from faces_ifas import DEFAULT_FACE_CROP, check_face_crop
 from heatmap_ifas import cue_token_mask, cues_named, overlay
-from ifas_build import tiny_ifas
+from ifas.model_builders import tiny_ifas
 from tiny_inputs import random_image
 
 

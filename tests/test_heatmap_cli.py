@@ -17,7 +17,7 @@ def test_predict_writes_heatmap_overlays(tiny_checkpoint, tmp_path):
     random_image(1, (20, 24)).save(photos / "a.png")
     random_image(2, (30, 16)).save(photos / "b.jpg")
     out, maps = tmp_path / "results.jsonl", tmp_path / "maps"
-    command = "import sys, ifas_cli.predict as p; p.main(sys.argv[1:])"  # `ifas predict` without its exit status
+    command = "import sys, ifas.cli.predict as p; p.main(sys.argv[1:])"  # `ifas predict` without its exit status
     run = subprocess.run([sys.executable, "-c", command, tiny_checkpoint, str(photos), "--out", str(out), "--heatmap",
                           str(maps), "--max_new_tokens", "3"], capture_output=True, text=True, timeout=300,
                          env={**os.environ, "HF_HUB_OFFLINE": "1"})

@@ -5,9 +5,9 @@ LLaVA-1.5's template, and Llama-3 style BOS; a tokenizer that merges "No." into 
 import pytest
 import torch
 
-from ifas_build import build_processor, tiny_config
+from ifas.model_builders import build_processor, tiny_config
 from modeling_ifas import IFASForConditionalGeneration
-from sft_data import IFASCollator, check_judgment_tokens
+from ifas.train.sft_data import IFASCollator, check_judgment_tokens
 from tiny_dataset import CAPTIONS, tiny_contract_dataset, tiny_image
 from tokenizer_families import chatml_family, llama3_family, sentencepiece_family
 from train_sft import IFASSFTConfig, IFASSFTTrainer

@@ -1,9 +1,9 @@
-"""Pointing game and mass share (`fas_metrics.localisation`) against hand-computed cases, baselines included."""
+"""Pointing game and mass share (`ifas.fas_metrics.localisation`) against hand-computed cases, baselines included."""
 
 import numpy as np
 import pytest
 
-from fas_metrics.localisation import aggregate, centre_prior, localisation, mask_coverage, mass_share, pointing_hit
+from ifas.fas_metrics.localisation import aggregate, centre_prior, localisation, mask_coverage, mass_share, pointing_hit
 
 
 def test_coverage_is_the_share_of_each_cell_inside_the_mask():

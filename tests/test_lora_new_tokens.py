@@ -8,7 +8,7 @@ from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import Dinov2Config, Dinov2Model, PreTrainedTokenizerFast, Qwen2Config, Qwen2ForCausalLM
 from trl import ModelConfig, TrlParser
 
-from ifas_build import TINY_CORPUS, from_backbones, save_checkpoint
+from ifas.model_builders import TINY_CORPUS, from_backbones, save_checkpoint
 from tiny_dataset import tiny_contract_dataset
 from modeling_ifas import IFASForConditionalGeneration
 from train_sft import IFASScriptArguments, IFASSFTConfig, build_trainer, save_final

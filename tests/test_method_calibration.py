@@ -6,8 +6,8 @@ import math
 import numpy as np
 import pytest
 
-from evaluate_fas import evaluate
-from ifas_build import tiny_ifas
+from ifas.evaluation import evaluate
+from ifas.model_builders import tiny_ifas
 from tiny_dataset import tiny_contract_dataset
 
 

@@ -4,8 +4,8 @@ import pytest
 import torch
 
 from datasets_scripts.contract import make_record
-from ifas_build import tiny_ifas
-from sft_data import IFASCollator
+from ifas.model_builders import tiny_ifas
+from ifas.train.sft_data import IFASCollator
 from tiny_dataset import CAPTIONS, tiny_image
 
 EXPECTED_PROMPT_TEXT = "<|im_start|>user\n{images}Is this photo of a real person?<|im_end|>\n<|im_start|>assistant\n"

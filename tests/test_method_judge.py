@@ -6,7 +6,7 @@ import re
 import pytest
 import torch
 
-from ifas_build import tiny_ifas
+from ifas.model_builders import tiny_ifas
 from tiny_inputs import random_image
 
 PROMPT = "<|im_start|>user\n{images}{question}<|im_end|>\n<|im_start|>assistant\n"

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from ifas_build import tiny_ifas
+from ifas.model_builders import tiny_ifas
 from tiny_inputs import random_image
 
 

@@ -11,7 +11,7 @@ import huggingface_hub.hf_api  # noqa: E402
 import pytest  # noqa: E402
 from huggingface_hub import HfApi, ModelCard  # noqa: E402
 
-from reporting import build_results, render_model_card, write_tables  # noqa: E402
+from ifas.reporting import build_results, render_model_card, write_tables  # noqa: E402
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "push_to_hub.py"
 REMOTE_CODE = ["configuration_ifas.py", "modeling_ifas.py", "processing_ifas.py"]

@@ -9,8 +9,8 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from fas_metrics import compute_fas_metrics  # noqa: E402
-from reporting import SCHEMA, build_results, load_results, write_plots, write_tables  # noqa: E402
+from ifas.fas_metrics import compute_fas_metrics  # noqa: E402
+from ifas.reporting import SCHEMA, build_results, load_results, write_plots, write_tables  # noqa: E402
 
 
 def make_records(seed: int, n_videos: int = 30, frames: int = 2, dataset: str = "demo") -> list[dict]:

@@ -1,12 +1,12 @@
-"""ifas_train.saving: the plain copy built from a gathered state dict, and ZeRO-3 construction switched off."""
+"""ifas.train.saving: the plain copy built from a gathered state dict, and ZeRO-3 construction switched off."""
 
 import pytest
 import torch
 from transformers.integrations import deepspeed as hf_deepspeed
 from trl import ModelConfig
 
-from ifas_build import tiny_ifas
-from ifas_train.saving import plain_model_from_state_dict, zero3_init_disabled
+from ifas.model_builders import tiny_ifas
+from ifas.train.saving import plain_model_from_state_dict, zero3_init_disabled
 from tiny_inputs import random_image
 from train_sft import apply_lora
 

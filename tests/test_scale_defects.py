@@ -10,11 +10,11 @@ import torch
 from safetensors.torch import load_file
 from trl import ModelConfig, TrlParser
 
-from ifas_build import build_processor, from_pretrained_vlm, save_checkpoint, tiny_config, tiny_ifas, \
+from ifas.model_builders import build_processor, from_pretrained_vlm, save_checkpoint, tiny_config, tiny_ifas, \
     train_tiny_tokenizer
-from ifas_train.freezing import freeze_unused_parameters
-from ifas_train.saving import save_full_checkpoint
-from ifas_train.vision_cache import VisionFeatureCache
+from ifas.train.freezing import freeze_unused_parameters
+from ifas.train.saving import save_full_checkpoint
+from ifas.train.vision_cache import VisionFeatureCache
 from llava_fixtures import save_tiny_llava
 from modeling_ifas import IFASForConditionalGeneration
 from tiny_dataset import tiny_contract_dataset

@@ -22,8 +22,8 @@ from accelerate.utils.fsdp_utils import fsdp2_load_full_state_dict
 from datasets import Dataset
 from safetensors.torch import load_file, save_file
 
-from ifas_train.saving import save_full_checkpoint
-from ifas_train.vision_cache import VisionFeatureCache
+from ifas.train.saving import save_full_checkpoint
+from ifas.train.vision_cache import VisionFeatureCache
 from modeling_ifas import IFASForConditionalGeneration
 from processing_ifas import IFASProcessor
 from test_fsdp_save import FSDP2, free_port, shard
@@ -57,7 +57,7 @@ def prepared_gac(checkpoint: str, rank: int) -> dict:
 
 def unreadable_rows_check(rank: int, out: str) -> None:
     """Every third image is broken; each rank decodes only its rows."""
-    import ifas_train.image_check as image_check
+    import ifas.train.image_check as image_check
 
     rows = list(tiny_contract_dataset(n_per_split=7)["train"])
     for i in range(0, len(rows), 3):

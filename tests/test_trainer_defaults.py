@@ -5,8 +5,8 @@ import pytest
 import torch
 from trl import SFTConfig
 
-from ifas_build import tiny_ifas
-from sft_data import IFASCollator
+from ifas.model_builders import tiny_ifas
+from ifas.train.sft_data import IFASCollator
 from tiny_dataset import tiny_contract_dataset
 from train_sft import IFASSFTConfig, IFASSFTTrainer
 

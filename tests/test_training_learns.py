@@ -8,9 +8,9 @@ import statistics
 import pytest
 import torch
 
-from ifas_build import tiny_ifas
-from ifas_train.connector_init import calibrate_connector
-from ifas_train.vision_cache import VisionFeatureCache
+from ifas.model_builders import tiny_ifas
+from ifas.train.connector_init import calibrate_connector
+from ifas.train.vision_cache import VisionFeatureCache
 from tiny_dataset import tiny_contract_dataset
 from train_sft import IFASSFTConfig, IFASSFTTrainer
 

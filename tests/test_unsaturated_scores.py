@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from fas_metrics import choose_threshold, roc_auc
-from ifas_build import tiny_ifas
+from ifas.fas_metrics import choose_threshold, roc_auc
+from ifas.model_builders import tiny_ifas
 from modeling_ifas import p_live_from_margin
 from tiny_dataset import tiny_image
 

@@ -6,9 +6,9 @@ import copy
 import pytest
 import torch
 
-from ifas_build import tiny_ifas
-from ifas_train.connector_init import calibrate_connector
-from ifas_train.vision_cache import VisionFeatureCache
+from ifas.model_builders import tiny_ifas
+from ifas.train.connector_init import calibrate_connector
+from ifas.train.vision_cache import VisionFeatureCache
 from tiny_dataset import tiny_image
 
 IMAGES = [tiny_image(i % 2, i) for i in range(6)]
@@ -78,7 +78,7 @@ def test_calibration_standardises_global_tokens_and_matches_embedding_norm(model
 
 
 def test_first_supervised_position_limits_logits_without_changing_the_loss(model_and_processor):
-    from sft_data import IFASCollator
+    from ifas.train.sft_data import IFASCollator
     from train_sft import first_supervised_position, lopsided_loss, lopsided_loss_terms
 
     model, processor = model_and_processor

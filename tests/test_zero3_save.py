@@ -14,7 +14,7 @@ import torch.multiprocessing as mp
 from accelerate import Accelerator
 from accelerate.utils import DistributedType
 
-from ifas_train.saving import save_full_checkpoint
+from ifas.train.saving import save_full_checkpoint
 from test_fsdp_save import GLOBAL_BATCH, LR, assert_equals_single_process_run, build, free_port, train
 
 deepspeed = pytest.importorskip("deepspeed")

@@ -1,6 +1,6 @@
 """Tiny tokenizers of three families, trained in code with `tokenizers`, each with its own chat template.
 
-- ChatML byte-level BPE (Qwen2, SmolLM2): `ifas_build.train_tiny_tokenizer` + `processing_ifas.CHAT_TEMPLATE`.
+- ChatML byte-level BPE (Qwen2, SmolLM2): `ifas.model_builders.train_tiny_tokenizer` + `processing_ifas.CHAT_TEMPLATE`.
 - SentencePiece-style byte-fallback-free BPE with `Metaspace` (Llama-2/Vicuna, the LLM of LLaVA-1.5): BOS added by
   the tokenizer, llava-hf's LLaVA-1.5 template (`USER: <image>\\n... ASSISTANT:`, no BOS, no EOS).
 - Llama-3 style byte-level BPE: BOS added by the tokenizer and written by the template too, `<|eot_id|>` ends a turn.
@@ -11,7 +11,7 @@ import json
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
 from transformers import PreTrainedTokenizerFast
 
-from ifas_build import TINY_CORPUS, train_tiny_tokenizer
+from ifas.model_builders import TINY_CORPUS, train_tiny_tokenizer
 from processing_ifas import CHAT_TEMPLATE
 
 # llava-hf/llava-1.5-7b-hf's chat_template.json

@@ -74,6 +74,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    from ifas_cli.errors import run_cli
+    from ifas.cli.errors import run_cli
 
     sys.exit(run_cli(main))
