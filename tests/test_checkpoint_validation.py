@@ -8,6 +8,7 @@ import re
 import shutil
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import torch
@@ -18,7 +19,7 @@ from ifas.evaluation import load_model
 
 
 def predict(checkpoint, image) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "ifas.cli", "predict", str(checkpoint), str(image)],
+    return subprocess.run([sys.executable, "-m", "ifas", "predict", str(checkpoint), str(image)],
                           capture_output=True, text=True, timeout=600)
 
 
@@ -61,8 +62,9 @@ def test_bad_checkpoints_are_refused_by_the_cli_naming_the_file(copy_of, tiny_mo
                   rf"\[{live_id}, {spoof_id}\] of judgment_words \['Yes', 'No'\]"),
         (missing, rf"no such checkpoint folder: {missing}"),
     ]
-    for checkpoint, message in cases:
-        result = predict(checkpoint, image)
+    with ThreadPoolExecutor(max_workers=2) as pool:  # two at a time, as tests/test_entry_points.py
+        results = list(pool.map(predict, [checkpoint for checkpoint, _ in cases], [image] * len(cases)))
+    for (checkpoint, message), result in zip(cases, results):
         assert result.returncode != 0, checkpoint
         assert re.search(message, result.stderr), (checkpoint, result.stderr[-2000:])
         assert "Repo id must" not in result.stderr
