@@ -226,7 +226,8 @@ def shown_answers(explained: dict, per_type: int = 2) -> list[str]:
         if counts[sample["attack_type"]] < per_type:
             counts[sample["attack_type"]] += 1
             truth = sample["attack_detail"] or sample["attack_type"]
-            lines.append(f"- truth: {truth} | judgment: {sample['judgment']} | P(live) = {sample['p_live']:.3f} | "
+            lines.append(f"- truth: {truth} | judgment: {sample['judgment']} | P(live) = {sample['p_live']:.3f} "
+                         f"(margin {sample['margin']:+.1f}) | "
                          f"{sample['explanation']}")
     return lines
 

@@ -23,7 +23,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from sklearn.metrics import DetCurveDisplay, RocCurveDisplay  # noqa: E402
 
-from ifas.fas_metrics import LABEL_LIVE, aggregate_by_video  # noqa: E402
+from ifas.fas_metrics import LABEL_LIVE, aggregate_by_video, log_odds  # noqa: E402
 from ifas.reporting.tables import records_to_columns  # noqa: E402
 
 APCER_LABEL = "APCER = FPR (spoof accepted as live)"
@@ -62,17 +62,22 @@ def _det(ax, scores, labels, name: str) -> None:
 
 
 def _histogram(ax, scores, labels, attacks, metrics: dict, threshold: float | None) -> None:
-    bins = np.linspace(min(0.0, scores.min()), max(1.0, scores.max()), 41)
+    """Scores per class; probabilities on their log-odds (the Yes/No logit margin for I-FAS), where a confident
+    model's 0.9999 and 0.99999999 stay apart instead of piling up at 1."""
+    probabilities = bool(scores.min() >= 0.0 and scores.max() <= 1.0)
+    axis = log_odds if probabilities else np.asarray
+    values = axis(scores)
+    bins = np.linspace(values.min(), values.max(), 41) if values.max() > values.min() else 41
     live = labels == LABEL_LIVE
-    ax.hist(scores[live], bins=bins, alpha=0.5, label=f"live (n={live.sum()})")
+    ax.hist(values[live], bins=bins, alpha=0.5, label=f"live (n={live.sum()})")
     groups = sorted(set(attacks[~live].tolist())) if attacks is not None else ["spoof"]
     for group in groups:
         mask = ~live if attacks is None else attacks == group
-        ax.hist(scores[mask], bins=bins, histtype="step", linewidth=1.5, label=f"{group} (n={mask.sum()})")
-    if threshold is not None:
-        ax.axvline(threshold, color="k", label=f"dev threshold {threshold:.6g}")
-    ax.axvline(metrics["eer_threshold"], color="k", linestyle="--", label=f"oracle EER threshold {metrics['eer_threshold']:.6g}")
-    ax.set_xlabel("score = P(live)")
+        ax.hist(values[mask], bins=bins, histtype="step", linewidth=1.5, label=f"{group} (n={mask.sum()})")
+    for value, style, name in ((threshold, "-", "dev threshold"), (metrics["eer_threshold"], "--", "oracle EER threshold")):
+        if value is not None:
+            ax.axvline(float(axis(value)), color="k", linestyle=style, label=f"{name} {value:.8g}")
+    ax.set_xlabel("log-odds of P(live) = Yes/No logit margin" if probabilities else "score")
     ax.set_ylabel("samples")
     ax.legend(fontsize="small")
 
