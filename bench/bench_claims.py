@@ -168,10 +168,10 @@ class ClaimsBench:
         if variant.settings() in self.by_settings:
             return self.by_settings[variant.settings()]
         run_dir = self.out / "runs" / self.folders[variant.settings()]  # the first variant with these settings
-        run_dir.mkdir(parents=True, exist_ok=True)
-        (run_dir / "settings.json").write_text(variant.settings())
         try:
             config = self.config(variant)
+            check_settings(run_dir, {"config": config, "scf_arm": variant.scf_arm,
+                                     "scf_rates": self.scf_rates if variant.scf_arm else None})
             train, dev, test = demo.protocol_splits(config, self.captions(variant, config, run_dir))
             model = config["model"]
             cache = self.caches.setdefault(json.dumps([model.get("use_gac", True), model.get("gac_layers")]),
@@ -184,6 +184,17 @@ class ClaimsBench:
             outcome = {"error": f"{type(error).__name__}: {error}"}
         self.by_settings[variant.settings()] = outcome
         return outcome
+
+
+def check_settings(run_dir: Path, settings: dict) -> None:
+    """Record `settings` in `run_dir/settings.json`; raise when the folder holds results of other settings (a
+    changed recipe, noise kind or captioner rates must not reuse them)."""
+    path = run_dir / "settings.json"
+    text = json.dumps(settings, indent=1, sort_keys=True)
+    if path.exists() and path.read_text() != text:
+        raise ValueError(f"{run_dir} holds results of other settings (see its settings.json): use another --out")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
 
 
 def claim_table(rows: list[tuple[Variant, dict]]) -> list[str]:
