@@ -262,6 +262,7 @@ def plot_noise(outcomes: list[tuple[Variant, dict]], path: Path) -> Path | None:
     if not drawn:
         plt.close(figure)
         return None
+    axis.set_xticks(NOISE_LEVELS)
     axis.set_xlabel("caption noise p (fraction of training rows)")
     axis.set_ylabel("held-out HTER (%)")
     axis.legend()
