@@ -67,9 +67,10 @@ class IFASConfig(PretrainedConfig):
             Whether the Globally Aware Connector adds its tokens.
         gac_layers (`list[int]`, *optional*):
             Indices into the vision tower's `hidden_states` whose global token feeds GAC; `None` = every encoder
-            layer (1..L; index 0 is the embedding output).
+            layer (1..L; index 0 is the embedding output, negative indices count from the last layer: `[-1]` taps
+            the last layer only, `[-4, -3, -2, -1]` the last four).
         gac_num_queries (`int`, *optional*, defaults to 32):
-            Number of learnable prefix queries.
+            Number of learnable prefix queries; 0 = none (the GAC tokens are the refined global tokens alone).
         gac_num_heads (`int`, *optional*):
             Attention heads in GAC; defaults to the vision tower's.
         gac_num_blocks (`int`, *optional*, defaults to 1):
@@ -155,6 +156,10 @@ class IFASConfig(PretrainedConfig):
             raise ValueError(f"gac_global_pool must be 'cls' or 'mean', got {gac_global_pool!r}")
         if gac_mode == "replace" and not use_gac:
             raise ValueError("gac_mode='replace' needs use_gac=True: the model would have no visual tokens")
+        if gac_num_queries < 0:
+            raise ValueError(f"gac_num_queries must be >= 0 (0: no prefix queries), got {gac_num_queries}")
+        if gac_layers is not None and not gac_layers:
+            raise ValueError("gac_layers must name at least one layer (None: every encoder layer)")
         if len(judgment_words) != 2:
             raise ValueError(f"judgment_words must be [live_word, spoof_word], got {judgment_words!r}")
         self.image_size = image_size or self.vision_config.image_size

@@ -2,6 +2,7 @@
 against a plain binary classifier, and interpretable answers on held-out-domain images.
 
     ifas demo [--config configs/demo.yaml] [--out outputs/demo] [--tiny] [--set training.max_steps=20]
+        [--caption_noise 0.3 --caption_noise_kind contradict|wrong_family|generic]
 
 `--tiny` swaps the pretrained backbones for a tiny random model and shrinks the data: the smoke test of `make test`.
 Everything lands under `--out`: the dataset, the captions and their report, the trained checkpoint (loadable with
@@ -26,6 +27,7 @@ from datasets import DatasetDict, load_from_disk
 
 from datasets_scripts.cue_masks import load_cue_masks
 from datasets_scripts.scf.flow import run_scf
+from datasets_scripts.scf.noisy_captions import NOISE_KINDS, add_caption_noise
 from datasets_scripts.scf.report import write_report
 from datasets_scripts.synthfas import build_synthfas, leave_one_domain_out
 from ifas.demo.baseline import BinaryBaseline
@@ -121,7 +123,8 @@ def initial_checkpoint(config: dict, out: Path) -> str:
     if (path / "model.safetensors").exists():
         return str(path)
     settings = config["model"]
-    gac = {"use_gac": settings.get("use_gac", True), "gac_mode": settings.get("gac_mode", "append")}
+    gac = {"use_gac": settings.get("use_gac", True), "gac_mode": settings.get("gac_mode", "append"),
+           "gac_layers": settings.get("gac_layers"), "gac_num_queries": settings["gac_num_queries"]}
     if settings["backbones"] == "tiny":  # the same random "pretrained" backbones for every seed, like the registry's
         model, processor = tiny_ifas("dinov2", seed=0, **gac)
         if model.model.gac is not None:
@@ -134,8 +137,21 @@ def initial_checkpoint(config: dict, out: Path) -> str:
 
         torch.manual_seed(config["seed"])  # the connector's random init: one seed, one result
         model, processor = from_backbones(dinov2_small_path(), smollm2_path(), image_size=settings["image_size"],
-                                          gac_num_queries=settings["gac_num_queries"], **gac)
+                                          **gac)
     return save_checkpoint(model, processor, str(path))
+
+
+def protocol_splits(config: dict, captioned: DatasetDict):
+    """(train, dev, test) of the leave-one-domain-out protocol; with `caption_noise` p > 0, a seeded fraction p of
+    the training rows get `caption_noise_kind` captions (`datasets_scripts.scf.noisy_captions`), never dev or test."""
+    train, dev, test = leave_one_domain_out(captioned, config["target_domain"])
+    p = config.get("caption_noise", 0.0)
+    if p:
+        kind = config.get("caption_noise_kind", "contradict")
+        train = add_caption_noise({"train": train}, p, kind, seed=config["seed"],
+                                  concise=config.get("concise_captions", False))["train"]
+        print(f"caption noise: {round(p * len(train))} of {len(train)} training captions replaced ({kind})")
+    return train, dev, test
 
 
 def train_arguments(config: dict, init: str, data_path: str, output_dir: str) -> list[str]:
@@ -295,7 +311,7 @@ def run(config: dict, out: Path) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     captioned = stage_data(config, out)
     target = config["target_domain"]
-    train, dev, test = leave_one_domain_out(captioned, target)
+    train, dev, test = protocol_splits(config, captioned)
     sources = sorted(set(captioned["test"]["dataset"]) - {target})
     targets = {target: test}  # the held-out domain, every seed; `ifas evaluate` scores any other test set
     seeds = config.get("seeds", [config["seed"]])
@@ -356,8 +372,13 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--out", default="outputs/demo")
     parser.add_argument("--tiny", action="store_true", help="tiny random model and data: a fast smoke run")
     parser.add_argument("--set", action="append", default=[], metavar="[SECTION.]KEY=VALUE")
+    parser.add_argument("--caption_noise", type=float, metavar="P",
+                        help="replace the captions of a seeded fraction P of the training rows (not dev/test)")
+    parser.add_argument("--caption_noise_kind", choices=NOISE_KINDS, help="the noisy captions (default contradict)")
     args = parser.parse_args(argv)
     overrides = copy.deepcopy(TINY_OVERRIDES) if args.tiny else {}
+    overrides.update({key: value for key in ("caption_noise", "caption_noise_kind")
+                      if (value := getattr(args, key)) is not None})
     overrides.update(dict(item.split("=", 1) for item in args.set))
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     quiet_libraries()

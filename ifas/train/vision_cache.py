@@ -4,7 +4,8 @@ With the tower frozen (the default of `train_sft.py` and the demo), its per-laye
 so every epoch, every evaluation and every seed can reuse them. `VisionFeatureCache` stores what the connectors read
 (`global_tokens`, one per tapped layer, and the patch features) for each distinct `pixel_values` row and computes
 only the rows it has not seen; `attach` makes a model (also PEFT-wrapped) use it transparently in `forward`, `score`,
-`judge` and `generate`. A cache belongs to one frozen tower: attaching it to a model whose tower differs raises.
+`judge` and `generate`. A cache belongs to one frozen tower read at the same layers: attaching it to a model whose
+tower, `vision_feature_layer` or GAC `tapped_layers` differ raises.
 
 The entries keep the dtype the tower computed them in (bf16 under bf16 autocast) and at most `max_bytes` of them are
 kept (least recently used evicted; `--vision_cache_gib` of `train_sft.py`), per process. A sharded tower (DeepSpeed
@@ -45,6 +46,12 @@ def tower_fingerprint(tower: nn.Module) -> str:
     return digest.hexdigest()
 
 
+def read_layers(config) -> tuple:
+    """What `encode_images` reads from the tower's hidden states: the cached entries hold exactly this."""
+    return (config.vision_feature_layer, config.vision_feature_select_strategy,
+            config.tapped_layers if config.use_gac else None, config.gac_global_pool)
+
+
 def is_sharded(parameter: torch.Tensor) -> bool:
     """True for a parameter sharded across ranks: an FSDP2 `DTensor` or a DeepSpeed ZeRO-3 partition (`ds_id`)."""
     from torch.distributed.tensor import DTensor
@@ -82,9 +89,10 @@ class VisionFeatureCache:
                              "--cache_vision_features, or under DDP / ZeRO-2")
         if any(p.requires_grad for p in inner.vision_tower.parameters()):
             raise ValueError("VisionFeatureCache needs a frozen vision tower (its outputs would change as it trains)")
-        fingerprint = tower_fingerprint(inner.vision_tower)
+        fingerprint = tower_fingerprint(inner.vision_tower) + repr(read_layers(inner.config))
         if self.fingerprint not in (None, fingerprint):
-            raise ValueError("this VisionFeatureCache holds features of another vision tower: use a new cache")
+            raise ValueError("this VisionFeatureCache holds features of another vision tower or of other layers "
+                             "(vision_feature_layer, gac_layers): use a new cache")
         self.fingerprint = fingerprint
         compute = type(inner).encode_images.__get__(inner)
         inner.encode_images = lambda pixel_values: self.encode(compute, pixel_values)
