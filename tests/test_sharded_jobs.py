@@ -1,6 +1,7 @@
 """Evaluation, prediction and SCF captioning over two gloo processes (one ``accelerate launch``, the three command
 lines run in its processes by sharded_jobs_worker.py) equal one process; interrupted runs resume from their parts."""
 
+import collections
 import json
 import os
 import socket
@@ -28,6 +29,12 @@ ATTACKS = [("none", ""), ("print", "printed_photo"), ("replay", "ipad_video"), (
 
 def read_lines(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def made(run: subprocess.CompletedProcess, job: str) -> collections.Counter:
+    """How often the launched processes made each (target, row or path) of `job` (sharded_jobs_worker.py)."""
+    lines = [line.split(" ", 3)[1:] for line in run.stderr.splitlines() if line.startswith("MADE ")]
+    return collections.Counter((target, item) for name, target, item in lines if name == job)
 
 
 def free_port() -> int:
@@ -102,16 +109,20 @@ def two_processes(inputs, tiny_checkpoint, one_process, tmp_path_factory):
 
 
 def test_evaluation_equals_one_process_each_image_scored_once(one_process, two_processes):
-    out, _ = two_processes
+    out, run = two_processes
     single, sharded = (json.loads((root / "report" / "results.json").read_text()) for root in (one_process, out))
     assert sharded["threshold"] == pytest.approx(single["threshold"])
     assert sharded["targets"].keys() == single["targets"].keys()
     for name, metrics in single["targets"].items():
         for metric, value in metrics.items():
             assert sharded["targets"][name][metric] == pytest.approx(value, abs=1e-9), (name, metric)
-    assert sharded["targets"]["data:train"]["num_samples"] == 6 and sharded["targets"]["data:train"]["num_unreadable"] == 1
+    assert sharded["targets"]["data:train"]["num_samples"] == 6
+    assert sharded["targets"]["data:train"]["num_unreadable"] == 1
+    each_once = [("data:train", str(row)) for row in range(7)] + [("dev", str(row)) for row in range(6)]
+    assert made(run, "evaluate") == collections.Counter(each_once)  # each image scored once, no padding
     for name in ("data_train.jsonl", "dev.jsonl"):
-        single_scores, sharded_scores = (read_lines(root / "report" / "scores" / name)[1:] for root in (one_process, out))
+        single_scores, sharded_scores = (read_lines(root / "report" / "scores" / name)[1:]
+                                         for root in (one_process, out))
         assert [r["row"] for r in sharded_scores] == list(range(len(single_scores)))  # each row once, in order
         for got, expected in zip(sharded_scores, single_scores):
             assert got.keys() == expected.keys() and got.get("score") == pytest.approx(expected.get("score"), abs=1e-6)
@@ -126,13 +137,16 @@ def test_prediction_equals_one_process_and_resumes_from_parts(one_process, two_p
     single, sharded = read_lines(one_process / "predictions.jsonl"), read_lines(out / "predictions.jsonl")
     assert [r["path"] for r in sharded] == [r["path"] for r in single]  # every input once, in input order
     assert [r["path"] for r in sharded if r.pop("seeded", False)] == [single[2]["path"], single[4]["path"]]
+    each_once = [("-", r["path"]) for position, r in enumerate(single) if position not in (2, 4)]
+    assert made(run, "predict") == collections.Counter(each_once)  # the rest, each once by one of the processes
     for got, expected in zip(sharded, single):
         assert got.keys() == expected.keys()
         assert {k: v for k, v in got.items() if k != "p_live"} == {k: v for k, v in expected.items() if k != "p_live"}
         assert got["p_live"] == pytest.approx(expected["p_live"], abs=1e-6)
-    assert not list(out.glob("predictions.jsonl.part-*")) and not (out / "predictions.jsonl.lock").exists()
+    assert not list(out.glob("predictions.jsonl.part-*"))
     scored = sum(r["p_live"] is not None for r in single)
-    assert f"ifas predict: 6 inputs, {scored} scored, " in run.stderr and "(2 of them from an earlier run)" in run.stderr
+    assert f"ifas predict: 6 inputs, {scored} scored, " in run.stderr
+    assert "(2 of them from an earlier run)" in run.stderr
     assert run.stderr.count("ifas predict: ") == 1  # one summary, by the main process
 
 
@@ -142,7 +156,8 @@ def test_captioning_equals_one_process(one_process, two_processes):
                    for path in (one_process / "captioned_scf_work").rglob("shard-*.jsonl")}
     assert len(shard_files) == 4  # general/train: 3 shards of 2 rows, general/test: 1
     for name in shard_files:
-        assert (out / "captioned_scf_work" / name).read_text() == (one_process / "captioned_scf_work" / name).read_text()
+        assert (out / "captioned_scf_work" / name).read_bytes() == (
+            one_process / "captioned_scf_work" / name).read_bytes()
     single, sharded = load_from_disk(str(one_process / "captioned")), load_from_disk(str(out / "captioned"))
     for split in single:
         assert sharded[split]["caption"] == single[split]["caption"]
