@@ -18,7 +18,8 @@ def reporting(module, name: str, describe) -> None:
 
     def wrapper(*args, **kwargs):
         for record in real(*args, **kwargs):
-            print("MADE", describe(args, record), file=sys.stderr, flush=True)
+            sys.stderr.write(f"MADE {describe(args, record)}\n")  # one write: lines of two processes do not mix
+            sys.stderr.flush()
             yield record
 
     setattr(module, name, wrapper)

@@ -4,6 +4,7 @@ lines run in its processes by sharded_jobs_worker.py) equal one process; interru
 import collections
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -33,8 +34,8 @@ def read_lines(path: Path) -> list[dict]:
 
 def made(run: subprocess.CompletedProcess, job: str) -> collections.Counter:
     """How often the launched processes made each (target, row or path) of `job` (sharded_jobs_worker.py)."""
-    lines = [line.split(" ", 3)[1:] for line in run.stderr.splitlines() if line.startswith("MADE ")]
-    return collections.Counter((target, item) for name, target, item in lines if name == job)
+    found = re.findall(r"MADE (\S+) (\S+) (\S+)$", run.stderr, re.MULTILINE)  # after a progress bar's \r too
+    return collections.Counter((target, item) for name, target, item in found if name == job)
 
 
 def free_port() -> int:
