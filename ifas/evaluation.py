@@ -4,6 +4,7 @@
     ifas evaluate --model outputs/ifas --dataset data/msu_mfsd:test --dev_dataset data/casia_mfsd:dev \\
         --out reports/msu --calibrate
     ifas evaluate --model outputs/ifas --video clip.mp4
+    accelerate launch --num_processes 8 -m ifas evaluate --model outputs/ifas --protocol OCI_to_M ...  # 8 GPUs
 
 The report folder holds
 - ``results.json`` (schema ``ifas.fas_results/1``, see `ifas.reporting.tables`) and ``results.md``: per-target and average
@@ -12,7 +13,9 @@ The report folder holds
 - with ``--explain N``: ``explanations.json``/``.md``, up to N generated answers per attack type and target with the
   explanation-consistency rates per attack type (`datasets_scripts.scf.consistency`);
 - ``scores/<target>.jsonl``: one line per row (its score, or the error that made it unreadable). A re-run with the
-  same model and data resumes from these files.
+  same model and data resumes from these files. Under several processes each scores its share of the images once
+  into ``scores/<target>.jsonl.part-<rank>`` (resumable), merged in row order by the main process, which writes the
+  same report as one process (`ifas.infer.sharded`).
 
 Conventions: scores are P(live) from one forward pass; labels 0 = live, 1 = spoof. Unreadable images are logged,
 counted and left out of the metrics (never scored live). The operating threshold is the dev set's EER threshold,
@@ -35,7 +38,7 @@ import logging
 import math
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 import av
@@ -43,7 +46,6 @@ import numpy as np
 import torch
 from datasets import Dataset, load_from_disk
 from datasets import Image as ImageFeature
-from tqdm.auto import tqdm
 
 from datasets_scripts.contract import LABEL_LIVE, check_dataset
 from datasets_scripts.cue_masks import load_cue_masks
@@ -52,6 +54,7 @@ from datasets_scripts.video import check_policy, iter_frames
 from ifas.fas_metrics.localisation import aggregate as aggregate_localisation
 from ifas.fas_metrics.localisation import localisation
 from heatmap_ifas import cues_named
+from ifas.infer.sharded import PartFiles, gathered, process_device, process_state
 from modeling_ifas import IFASForConditionalGeneration
 from processing_ifas import IFASProcessor, load_image
 from ifas.reporting import build_results, write_plots, write_tables
@@ -116,18 +119,18 @@ def model_fingerprint(model: torch.nn.Module) -> str:
 
 
 class _IndexedRows(torch.utils.data.Dataset):
-    """Rows `start..` of a contract dataset with undecoded images, each tagged with its row index."""
+    """Rows `rows` of a contract dataset with undecoded images, each tagged with its row index."""
 
-    def __init__(self, dataset: Dataset, start: int):
+    def __init__(self, dataset: Dataset, rows: Sequence[int]):
         self.dataset = dataset.select_columns(["image", *ROW_FIELDS]).cast_column("image", ImageFeature(decode=False))
-        self.start = start
+        self.rows = list(rows)
 
     def __len__(self) -> int:
-        return len(self.dataset) - self.start
+        return len(self.rows)
 
     def __getitem__(self, index: int) -> dict:
-        row = self.dataset[self.start + index]
-        row["row"] = self.start + index
+        row = self.dataset[self.rows[index]]
+        row["row"] = self.rows[index]
         return row
 
 
@@ -183,6 +186,22 @@ def _write_cache(path: Path, key: dict, records: list[dict]) -> None:
     os.replace(temporary, path)
 
 
+def _score_rows(model, processor, dataset: Dataset, rows: Sequence[int], batch_size: int, desc: str,
+                num_workers: int) -> Iterator[dict]:
+    """The records of `rows`, in order, a batch at a time."""
+    loader = torch.utils.data.DataLoader(_IndexedRows(dataset, rows), batch_size=batch_size,
+                                         collate_fn=_Collate(processor), num_workers=num_workers)
+    for readable, failed, inputs in loader:
+        batch = [_record(row) | {"error": row["error"]} for row in failed]
+        for row in failed:
+            logger.warning("%s row %d: unreadable, not scored: %s", desc, row["row"], row["error"])
+        if inputs is not None:
+            inputs = inputs.to(model.device)
+            scores = model.score_inputs(inputs["input_ids"], inputs["pixel_values"], inputs["attention_mask"])
+            batch += [_record(row) | {"score": float(s)} for row, s in zip(readable, scores.tolist())]
+        yield from sorted(batch, key=lambda record: record["row"])
+
+
 def score_dataset(
     model: IFASForConditionalGeneration,
     processor: IFASProcessor,
@@ -196,41 +215,35 @@ def score_dataset(
     """One record per row, in row order: ``row, label, attack_type, attack_detail, video_id, dataset`` and
     ``score`` (P(live), one forward pass per batch) or ``error`` (the image was unreadable; logged, never scored).
 
-    With `cache_path` (a .jsonl) records are appended batch by batch and a re-run resumes after the last one.
+    With `cache_path` (a .jsonl) the records are written there, and a re-run resumes after the rows already scored.
+    Under several processes (``accelerate launch``, `ifas.infer.sharded`) each process scores its share of the
+    rows once (with `cache_path`, into its resumable part file ``<cache_path>.part-<rank>``, merged at the end) and
+    every process returns all records.
 
     >>> records = score_dataset(model, processor, dataset, batch_size=8)  # doctest: +SKIP
     >>> records[0]  # doctest: +SKIP
     {'row': 0, 'label': 0, 'attack_type': 'none', ..., 'score': 0.93}
     """
-    cache_path = Path(cache_path) if cache_path else None
-    records = []
-    if cache_path:
-        key = {"version": CACHE_VERSION, "model": model_fingerprint(model), "prompt": processor.build_prompt(),
-               "dataset": dataset._fingerprint, "num_rows": len(dataset)}
-        records = _read_cache(cache_path, key)[: len(dataset)]
-        _write_cache(cache_path, key, records)
-    if len(records) < len(dataset):
-        loader = torch.utils.data.DataLoader(
-            _IndexedRows(dataset, len(records)), batch_size=batch_size, collate_fn=_Collate(processor),
-            num_workers=num_workers,
-        )
-        cache = cache_path.open("a", encoding="utf-8") if cache_path else contextlib.nullcontext()
-        with cache, tqdm(total=len(dataset), initial=len(records), desc=desc, unit="img") as progress:
-            for readable, failed, inputs in loader:
-                batch = [_record(row) | {"error": row["error"]} for row in failed]
-                for row in failed:
-                    logger.warning("%s row %d: unreadable, not scored: %s", desc, row["row"], row["error"])
-                if inputs is not None:
-                    inputs = inputs.to(model.device)
-                    scores = model.score_inputs(inputs["input_ids"], inputs["pixel_values"], inputs["attention_mask"])
-                    batch += [_record(row) | {"score": float(s)} for row, s in zip(readable, scores.tolist())]
-                batch.sort(key=lambda record: record["row"])
-                if cache_path:
-                    cache.writelines(json.dumps(record) + "\n" for record in batch)
-                    cache.flush()
-                records += batch
-                progress.update(len(batch))
-    return records
+    state = process_state()
+    if not cache_path:
+        with state.split_between_processes(list(range(len(dataset)))) as share:
+            records = list(_score_rows(model, processor, dataset, share, batch_size, desc, num_workers))
+        return gathered(records)
+    cache_path = Path(cache_path)
+    key = {"version": CACHE_VERSION, "model": model_fingerprint(model), "prompt": processor.build_prompt(),
+           "dataset": dataset._fingerprint, "num_rows": len(dataset)}
+    parts = PartFiles(cache_path, header=key)
+    done = {record["row"] for record in _read_cache(cache_path, key) + parts.records()}
+    todo = [row for row in range(len(dataset)) if row not in done]
+    if done:
+        logger.info("%s: %d of %d rows scored by an earlier run, resuming", desc, len(done), len(dataset))
+    parts.write(todo, lambda share: _score_rows(model, processor, dataset, share, batch_size, desc, num_workers),
+                desc=desc)
+    if state.is_main_process:
+        merged = {record["row"]: record for record in _read_cache(cache_path, key) + parts.records()}
+        _write_cache(cache_path, key, [merged[row] for row in range(len(dataset))])
+    parts.remove()
+    return _read_cache(cache_path, key)
 
 
 def scored(records: Sequence[Mapping]) -> list[Mapping]:
@@ -429,6 +442,7 @@ def evaluate(
     """Score every target (and `dev`), write tables, plots and (optionally) explanations; return the results document.
 
     The threshold is the dev EER threshold, else `model.config.threshold`, else none. The model is left unchanged.
+    Under several processes each scores its share of the images (`score_dataset`); the main process writes.
     `heatmaps` (or `cue_masks`) answers the explained samples with heat maps, drawn per attack family in
     ``heatmaps_<target>_<family>.png``; `cue_masks` adds the localisation table to explanations.md.
     """
@@ -454,6 +468,8 @@ def evaluate(
     results = build_results(usable, video_level=video_level, model=model_name, protocol=protocol, **operating)
     for name, target in records.items():
         results["targets"][name]["num_unreadable"] = len(target) - len(usable[name])
+    if not process_state().is_main_process:  # the main process writes the report
+        return results
     write_tables(results, out_dir)
     write_plots(usable, out_dir, results)
     if explain_per_attack_type > 0:
@@ -604,7 +620,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--frames", default="flip", help="frame policy for --video (datasets_scripts.video)")
     parser.add_argument("--url_timeout", type=float, default=None,
                         help="allow --video to be a URL, read with this timeout in seconds (default: local files only)")
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--device", help="default: this process's GPU (local rank modulo the GPUs), else cpu")
     parser.add_argument("--dtype", default="float32", choices=("float32", "bfloat16", "float16"))
     return parser
 
@@ -639,7 +655,7 @@ def main(argv: list[str] | None = None) -> dict:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     if args.video:
-        model, processor = load_model(args.model, args.device, args.dtype)
+        model, processor = load_model(args.model, args.device or str(process_device()), args.dtype)
         verdict = judge_video(model, processor, args.video, args.frames, args.max_new_tokens, args.batch_size,
                               url_timeout=args.url_timeout)
         print(json.dumps(verdict, indent=2))
@@ -652,13 +668,15 @@ def main(argv: list[str] | None = None) -> dict:
             parser.error("--calibrate needs a dev set (--dev_dataset, or a protocol with one)")
         if not (Path(args.model) / "config.json").is_file():
             parser.error(f"--calibrate needs a local checkpoint folder; {args.model} has no config.json")
-    model, processor = load_model(args.model, args.device, args.dtype)
+    model, processor = load_model(args.model, args.device or str(process_device()), args.dtype)
     results = evaluate(
         model, processor, targets, dev, args.out, batch_size=args.batch_size, video_level=args.video_level,
         explain_per_attack_type=args.explain, max_new_tokens=args.max_new_tokens, model_name=args.model,
         protocol=protocol, num_workers=args.num_workers, heatmaps=args.heatmaps,
         cue_masks=load_cue_masks(args.cue_masks) if args.cue_masks else None,
     )
+    if not process_state().is_main_process:
+        return results
     if args.calibrate:
         path = calibrate_checkpoint(args.model, results["threshold"])
         logger.info("calibrated: threshold %.6g written to %s", results["threshold"], path)

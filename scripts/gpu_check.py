@@ -6,6 +6,7 @@ checkpoint checked, and the Trainer's evaluation under 2 processes compared with
     accelerate launch --config_file CFG scripts/gpu_check.py train --out DIR --name NAME [--cpu] [--max_steps N]
     python scripts/gpu_check.py check --out DIR --name NAME [--cpu] # the final folder against 'single' and 'init'
     accelerate launch --num_processes N scripts/gpu_check.py evaluate --out DIR --name eval1|eval2 [--cpu]
+    python scripts/gpu_check.py compare_reports --out DIR --name fas2 # ifas evaluate: 2 processes vs 1 ('fas1')
     python scripts/gpu_check.py table --out DIR                     # the Markdown table, pass/fail per row
 
 Each row passes when (tolerances stated in the table's legend, `TOLERANCES`):
@@ -15,6 +16,8 @@ Each row passes when (tolerances stated in the table's legend, `TOLERANCES`):
 - its weights equal the unsharded run's ('single') within the tolerance of their saved dtype, compared in that
   dtype (a bf16 save against 'single' rounded to bf16): |a - b| <= atol + rtol * |b|;
 - 'eval2': the 2-process evaluation's loss and judgment accuracy equal the 1-process ones (fp32, rtol 1e-4).
+- 'fas2': `ifas evaluate` sharded over 2 processes on the GPU writes the 1-process results.json metrics (rtol
+  1e-4) and scores each test image once.
 
 `--tiny` (with `--cpu`) runs the same logic on a tiny random I-FAS on the CPU: the dry run of the script itself.
 """
@@ -231,6 +234,29 @@ def evaluate(out: Path, name: str, cpu: bool) -> None:
         (out / name / "gpu_check.json").write_text(json.dumps(metrics))
 
 
+def _same(got, expected) -> bool:
+    if isinstance(expected, float) and isinstance(got, float):
+        return math.isclose(got, expected, rel_tol=EVAL_RTOL, abs_tol=1e-9) or math.isnan(got) and math.isnan(expected)
+    return got == expected
+
+
+def compare_reports(out: Path, name: str) -> None:
+    """'fas2': `ifas evaluate` under 2 processes (sharing the GPU, gloo) wrote the results.json metrics of 1 process
+    ('fas1'), each test image scored once, in row order."""
+    reports = {run: out / run / "report" for run in ("fas1", name)}
+    single, sharded = (json.loads((path / "results.json").read_text()) for path in reports.values())
+    problems = [f"{target} {key} {sharded['targets'].get(target, {}).get(key)} != {value} (1 process)"
+                for target, metrics in single["targets"].items() for key, value in metrics.items()
+                if not _same(sharded["targets"].get(target, {}).get(key), value)]
+    rows = [json.loads(line)["row"] for line in (reports[name] / "scores" / "test.jsonl").read_text().splitlines()[1:]]
+    if rows != list(range(len(rows))) or len(rows) != single["targets"]["test"]["num_samples"]:
+        problems.append(f"scores/test.jsonl rows {rows}: not each test image once")
+    target = sharded["targets"]["test"]
+    metrics = {"config": name, "processes": 2, "auc": target["auc"], "hter": target.get("hter"),
+               "passed": not problems, "problems": problems}
+    (out / name / "gpu_check.json").write_text(json.dumps(metrics))
+
+
 def table(out: Path) -> str:
     legend = ("Tolerances: weights vs 'single' |a - b| <= atol + rtol·|b| in the saved dtype, "
               + ", ".join(f"{d}: atol {a:g}, rtol {r:g}" for d, (a, r) in TOLERANCES.items())
@@ -249,6 +275,10 @@ def table(out: Path) -> str:
             lines.append(f"| {m['config']} ({m['processes']} processes) | {verdict} | - | - | eval loss "
                          f"{m['eval_loss']:.4f}, judgment acc {m['eval_judgment_accuracy']:.3f} | float32 | - | {notes} |")
             continue
+        if "auc" in m:
+            lines.append(f"| {m['config']} ({m['processes']} processes) | {verdict} | - | - | ifas evaluate test AUC "
+                         f"{m['auc']:.4f}, HTER {m['hter']} | float32 | - | {notes} |")
+            continue
         lines.append(f"| {m['config']} | {verdict} | {m['steps_per_s']:.2f} | {m['peak_gpu_gib']:.2f} | "
                      f"{m['loss_first']:.3f} -> {m['loss_last']:.3f} | {m['dtype']} | {m['excess_vs_single']:.2e} | "
                      f"{notes} |")
@@ -259,7 +289,7 @@ def table(out: Path) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("stage", choices=["prepare", "train", "check", "evaluate", "table"])
+    parser.add_argument("stage", choices=["prepare", "train", "check", "evaluate", "compare_reports", "table"])
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--name", default="single")
     parser.add_argument("--tiny", action="store_true", help="tiny random model and data (the CPU dry run)")
@@ -275,6 +305,8 @@ def main(argv: list[str] | None = None) -> None:
         check(args.out, args.name, args.cpu)
     elif args.stage == "evaluate":
         evaluate(args.out, args.name, args.cpu)
+    elif args.stage == "compare_reports":
+        compare_reports(args.out, args.name)
     else:
         text = table(args.out)
         print(text)

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The offline GPU check (issues 11, 25), one command, within 8 minutes on one GPU, no network:
-#   bash scripts/gpu_check.sh [OUT]          # on the GPU machine: single / ZeRO-2 / ZeRO-3 / FSDP, 2-process evaluation
+#   bash scripts/gpu_check.sh [OUT]          # on the GPU machine: single / ZeRO-2 / ZeRO-3 / FSDP, 2-process evaluations
 #   bash scripts/gpu_check.sh --cpu [OUT]    # dry run of the same logic on the CPU: tiny model, 'single' + evaluation
 # Installs only from the wheel folder made by `make gpu-wheels` (GPU_WHEELS, default gpu_wheels/; pip --no-index) into
 # $PYTHON's environment when it is a virtual environment, else into OUT/venv made with --system-site-packages (the
@@ -46,4 +46,11 @@ fi
 # (`accelerate launch --cpu --num_processes 2` started one process in the dry run; torchrun starts two, gloo)
 $PY scripts/gpu_check.py evaluate --out "$OUT" --name eval1 --cpu
 $PY -m torch.distributed.run --nproc_per_node 2 scripts/gpu_check.py evaluate --out "$OUT" --name eval2 --cpu
+# ifas evaluate (the 'single' checkpoint, test and dev splits): 1 process, then 2 processes sharing the GPU (gloo;
+# --multi_gpu makes accelerate start two processes on one GPU or on the CPU); same metrics, each image scored once
+EVAL=(-m ifas evaluate --model "$OUT/single" --dataset "$OUT/test" --dev_dataset "$OUT/protocol:dev" --batch_size 8)
+$PY "${EVAL[@]}" --out "$OUT/fas1/report"
+$PY -m accelerate.commands.launch --multi_gpu --num_processes 2 --num_machines 1 --mixed_precision no \
+  --dynamo_backend no "${EVAL[@]}" --out "$OUT/fas2/report"
+$PY scripts/gpu_check.py compare_reports --out "$OUT" --name fas2
 $PY scripts/gpu_check.py table --out "$OUT" | tee "$OUT/table.md"

@@ -31,6 +31,7 @@ from datasets_scripts.scf.report import STAGES, build_report
 from datasets_scripts.scf.resumable import caption_resumable, process_state
 from datasets_scripts.scf.template_captioner import SOURCE as TEMPLATE_SOURCE
 from datasets_scripts.scf.template_captioner import template_caption_for_row
+from ifas_infer.sharded import process_device
 
 logger = logging.getLogger(__name__)
 
@@ -124,7 +125,7 @@ def run_scf(
     state = {split: [{"trace": {stage: None for stage in STAGES}, "caption": None} for _ in split_rows]
              for split, split_rows in rows.items()}
     options = {"prompt_mode": prompt_mode, "batch_size": batch_size, "max_new_tokens": max_new_tokens,
-               "device": process_state().device}
+               "device": process_device()}
 
     if captioner != TEMPLATE:
         everything = {split: list(range(len(split_rows))) for split, split_rows in rows.items()}

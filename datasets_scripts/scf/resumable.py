@@ -3,7 +3,8 @@
 The target rows are cut into fixed shards of `shard_size` rows (`shard-000000.jsonl`, ...) under `work_dir`. Each
 shard is written atomically once all its rows are captioned, so an interruption loses at most the shards in flight
 and a rerun produces the same captions as an uninterrupted run. Pending shards are split between processes with
-accelerate's `PartialState().split_between_processes` (launch with `accelerate launch` or `torchrun`; see `process_state`).
+accelerate's `PartialState().split_between_processes` (launch with `accelerate launch` or `torchrun`;
+`ifas_infer.sharded.process_state`), so N processes make the same shard files as one.
 A row whose image cannot be read or captioned is logged and gets an empty caption (the filter then rejects it).
 
 Example:
@@ -20,20 +21,15 @@ import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-import torch
 from accelerate import PartialState
 from datasets import Dataset
 from tqdm.auto import tqdm
 
+from ifas_infer.sharded import process_state
+
 logger = logging.getLogger(__name__)
 
 MANIFEST = "manifest.json"
-
-
-def process_state() -> PartialState:
-    """The accelerate process state; CPU-only runs (or ACCELERATE_USE_CPU=1) shard over processes with gloo."""
-    use_cpu = os.environ.get("ACCELERATE_USE_CPU", "").lower() in ("1", "true", "yes") or not torch.cuda.is_available()
-    return PartialState(cpu=use_cpu)
 
 
 def _shard_path(work_dir: Path, shard: int) -> Path:
@@ -129,6 +125,7 @@ def caption_resumable(
     pending = [s for s in range(len(shards)) if not _shard_path(work_dir, s).exists()]
     if len(pending) < len(shards):
         logger.info("%s: %d of %d shards already done in %s", desc, len(shards) - len(pending), len(shards), work_dir)
+    state.wait_for_everyone()  # every process has listed the pending shards before any is written
     with state.split_between_processes(pending) as mine:
         for shard in tqdm(mine, desc=desc, disable=not state.is_local_main_process):
             captions = _caption_shard(ds, shards[shard], caption_fn)

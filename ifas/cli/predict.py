@@ -11,11 +11,14 @@ sampled by ``--frames``, each cropped to its face, P(live) averaged over the fra
 With ``--heatmap DIR`` each scored image also gets a PNG in DIR (the face crop, its judgment heat map and its
 explanation heat map side by side, `heatmap_ifas.overlay_panel`), named in its line as ``heatmap``.
 
-With ``--out`` the lines are appended as inputs finish, and a re-run with the same ``--out`` skips the inputs
-already written (a torn last line is dropped and redone), so an interrupted run resumes. Use a new file for
-another checkpoint. Without ``--out`` the lines go to stdout. While a run writes to ``--out`` it holds the lock
-file ``<out>.lock``: a second run on the same file refuses. An existing file that is not this tool's JSON lines is
-refused, never rewritten.
+With ``--out`` the lines are appended to ``<out>.part-<rank>`` as inputs finish and to ``--out`` at the end (or when
+the run is interrupted), and a re-run with the same ``--out`` skips the inputs already written there or in a part
+(a torn last line is dropped and redone), so an interrupted run resumes. Use a new file for another checkpoint.
+Without ``--out`` the lines go to stdout. While a run writes to ``--out`` it holds the lock file ``<out>.lock``: a
+second run on the same file refuses. An existing file that is not this tool's JSON lines is refused, never
+rewritten. Several processes share the inputs (`ifas.infer.sharded`; each input is done once, ``--out`` is needed):
+
+    accelerate launch --num_processes 8 -m ifas_cli predict CKPT photos/ --out results.jsonl
 
 Exit status: 0 when the run completed (inputs that could not be scored have their ``error`` in the lines; with
 ``--fail_on_error`` any such input makes it 1), 1 with ``error: ...`` when the run could not start (checkpoint,
@@ -39,9 +42,10 @@ import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-import torch
 from filelock import FileLock, Timeout
 from tqdm.auto import tqdm
+
+from ifas_infer.sharded import PartFiles, gathered, on_main, process_device, process_state
 
 logger = logging.getLogger("ifas.predict")
 
@@ -237,35 +241,62 @@ def predict(
     frames: str = "flip", batch_size: int = 8, max_new_tokens: int = 48, progress: bool = True,
     heatmap_dir: str | Path | None = None,
 ) -> list[dict]:
-    """Score `paths` (images, folders, videos); with `out`, append JSON lines there (holding its lock) and skip
-    inputs it already has. Returns the records written by this call."""
+    """Score `paths` (images, folders, videos); with `out`, write JSON lines there (holding its lock) and skip
+    inputs it already has. Returns the records made by this call, in input order.
+
+    Each process (``accelerate launch``, `ifas_infer.sharded`) appends the lines of its share of the inputs to its
+    part file ``<out>.part-<rank>``; the main process appends them to `out` in input order at the end (one process
+    also when interrupted), and a rerun resumes from the parts an interrupted run left. Several processes need `out`.
+    """
     inputs = expand_inputs(paths)
-    lock = lock_out(Path(out)) if out else None
-    try:
-        done = read_records(Path(out), drop_torn=True) if out else {}
-        todo = [path for path in inputs if str(path) not in done]
-        if len(todo) < len(inputs):
-            logger.info("%s: %d of %d inputs already done, resuming", out, len(inputs) - len(todo), len(inputs))
-        if model.config.threshold is None:
-            logger.warning("the checkpoint is not calibrated (config.threshold is None): deciding at 0.5")
+    options = dict(explain=explain, frames=frames, batch_size=batch_size, max_new_tokens=max_new_tokens,
+                   heatmap_dir=Path(heatmap_dir) if heatmap_dir else None)
+    state = process_state()
+    if model.config.threshold is None and state.is_main_process:
+        logger.warning("the checkpoint is not calibrated (config.threshold is None): deciding at 0.5")
+    if not out:
+        if state.num_processes > 1:
+            raise ValueError("several processes need --out (each writes its part of the file)")
         records = []
-        handle = open(out, "a", encoding="utf-8") if out else sys.stdout
+        for record in tqdm(iter_predictions(model, processor, inputs, **options), total=len(inputs), unit="input",
+                           disable=not progress):
+            print(json.dumps(record), flush=True)
+            records.append(record)
+        return records
+    out = Path(out)
+    lock = on_main(lambda: lock_out(out))
+    try:
+        on_main(lambda: read_records(out, drop_torn=True))
+        parts = PartFiles(out)
+        done = set(read_records(out)) | {record["path"] for record in parts.records()}
+        todo = [path for path in inputs if str(path) not in done]
+        if len(todo) < len(inputs) and state.is_main_process:
+            logger.info("%s: %d of %d inputs already done, resuming", out, len(inputs) - len(todo), len(inputs))
         try:
-            with tqdm(total=len(inputs), initial=len(inputs) - len(todo), unit="input", disable=not progress) as bar:
-                for record in iter_predictions(model, processor, todo, explain=explain, frames=frames,
-                                               batch_size=batch_size, max_new_tokens=max_new_tokens,
-                                               heatmap_dir=Path(heatmap_dir) if heatmap_dir else None):
-                    handle.write(json.dumps(record) + "\n")
-                    handle.flush()
-                    records.append(record)
-                    bar.update(1)
-        finally:
-            if out:
-                handle.close()
+            records = parts.write(todo, lambda share: iter_predictions(model, processor, share, **options),
+                                  progress=progress)
+        except BaseException:
+            if state.num_processes == 1:  # keep the finished lines in `out`; several processes leave their parts
+                _merge_parts(out, parts, inputs)
+                parts.remove()
+            raise
+        if state.is_main_process:
+            _merge_parts(out, parts, inputs)
+        parts.remove()
     finally:
         if lock:
             lock.release()
-    return records
+    return gathered(records)
+
+
+def _merge_parts(out: Path, parts: PartFiles, inputs: list[Path]) -> None:
+    """Append to `out` the records of the part files that it does not hold yet, in input order."""
+    have = read_records(out)
+    order = {str(path): position for position, path in enumerate(inputs)}
+    new = {record["path"]: record for record in parts.records() if record["path"] not in have}
+    with out.open("a", encoding="utf-8") as handle:
+        for record in sorted(new.values(), key=lambda record: order.get(record["path"], len(order))):
+            handle.write(json.dumps(record) + "\n")
 
 
 def summary(records: list[dict], earlier: int = 0) -> str:
@@ -294,7 +325,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--frames", default="flip", help="frame policy for videos (datasets_scripts.video)")
     parser.add_argument("--batch_size", type=int, default=8)
     parser.add_argument("--max_new_tokens", type=int, default=48)
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--device", help="default: this process's GPU (local rank modulo the GPUs), else cpu")
     parser.add_argument("--dtype", default="float32", choices=("float32", "bfloat16", "float16"))
     parser.add_argument("--int8", action="store_true",
                         help="CPU only: dynamic int8 Linear layers in the tower and LM (ifas.infer.cpu_speed)")
@@ -314,12 +345,13 @@ def main(argv: list[str] | None = None) -> int:
         check_policy(args.frames)
     except ValueError as error:
         parser.error(f"--frames: {error}")
-    if args.int8 and (args.device != "cpu" or args.dtype != "float32"):
+    device = args.device or str(process_device())
+    if args.int8 and (device != "cpu" or args.dtype != "float32"):
         parser.error("--int8 needs --device cpu and --dtype float32")
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     if args.out:
         read_records(Path(args.out))  # refuse a file that is not ours before loading the model
-    model, processor = load_model(args.checkpoint, args.device, args.dtype)
+    model, processor = load_model(args.checkpoint, device, args.dtype)
     if args.int8:
         from ifas.infer.cpu_speed import quantize_for_cpu
 
@@ -327,6 +359,8 @@ def main(argv: list[str] | None = None) -> int:
     records = predict(model, processor, args.paths, args.out, explain=args.explain, frames=args.frames,
                       batch_size=args.batch_size, max_new_tokens=args.max_new_tokens, progress=sys.stderr.isatty(),
                       heatmap_dir=args.heatmap)
+    if not process_state().is_main_process:  # the main process reports
+        return 0
     earlier = 0
     if args.out:  # the summary covers every input asked for, resumed ones included
         wanted, this_run = {str(path) for path in expand_inputs(args.paths)}, len(records)
