@@ -31,7 +31,7 @@ from datasets_scripts.scf.report import STAGES, build_report
 from datasets_scripts.scf.resumable import caption_resumable, process_state
 from datasets_scripts.scf.template_captioner import SOURCE as TEMPLATE_SOURCE
 from datasets_scripts.scf.template_captioner import template_caption_for_row
-from ifas_infer.sharded import process_device
+from ifas.infer.sharded import process_device
 
 logger = logging.getLogger(__name__)
 

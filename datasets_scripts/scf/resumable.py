@@ -4,7 +4,7 @@ The target rows are cut into fixed shards of `shard_size` rows (`shard-000000.js
 shard is written atomically once all its rows are captioned, so an interruption loses at most the shards in flight
 and a rerun produces the same captions as an uninterrupted run. Pending shards are split between processes with
 accelerate's `PartialState().split_between_processes` (launch with `accelerate launch` or `torchrun`;
-`ifas_infer.sharded.process_state`), so N processes make the same shard files as one.
+`ifas.infer.sharded.process_state`), so N processes make the same shard files as one.
 A row whose image cannot be read or captioned is logged and gets an empty caption (the filter then rejects it).
 
 Example:
@@ -25,7 +25,7 @@ from accelerate import PartialState
 from datasets import Dataset
 from tqdm.auto import tqdm
 
-from ifas_infer.sharded import process_state
+from ifas.infer.sharded import process_state
 
 logger = logging.getLogger(__name__)
 

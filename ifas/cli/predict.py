@@ -18,7 +18,7 @@ Without ``--out`` the lines go to stdout. While a run writes to ``--out`` it hol
 second run on the same file refuses. An existing file that is not this tool's JSON lines is refused, never
 rewritten. Several processes share the inputs (`ifas.infer.sharded`; each input is done once, ``--out`` is needed):
 
-    accelerate launch --num_processes 8 -m ifas_cli predict CKPT photos/ --out results.jsonl
+    accelerate launch --num_processes 8 -m ifas predict CKPT photos/ --out results.jsonl
 
 Exit status: 0 when the run completed (inputs that could not be scored have their ``error`` in the lines; with
 ``--fail_on_error`` any such input makes it 1), 1 with ``error: ...`` when the run could not start (checkpoint,
@@ -45,7 +45,7 @@ from pathlib import Path
 from filelock import FileLock, Timeout
 from tqdm.auto import tqdm
 
-from ifas_infer.sharded import PartFiles, gathered, on_main, process_device, process_state
+from ifas.infer.sharded import PartFiles, gathered, on_main, process_device, process_state
 
 logger = logging.getLogger("ifas.predict")
 
@@ -244,7 +244,7 @@ def predict(
     """Score `paths` (images, folders, videos); with `out`, write JSON lines there (holding its lock) and skip
     inputs it already has. Returns the records made by this call, in input order.
 
-    Each process (``accelerate launch``, `ifas_infer.sharded`) appends the lines of its share of the inputs to its
+    Each process (``accelerate launch``, `ifas.infer.sharded`) appends the lines of its share of the inputs to its
     part file ``<out>.part-<rank>``; the main process appends them to `out` in input order at the end (one process
     also when interrupted), and a rerun resumes from the parts an interrupted run left. Several processes need `out`.
     """
