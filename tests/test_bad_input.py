@@ -79,6 +79,9 @@ def test_score_and_judge_fail_closed(tiny_model_and_processor, tmp_path):
     broken = tmp_path / "broken.png"
     broken.write_bytes(png_bytes(random_image(2, (30, 30)))[:-40])
     good = random_image(3)
-    for call in (model.score, model.judge):
+    for call in (model.score, lambda *args: model.judge(*args, strict=True)):
         with pytest.raises(ValueError, match="broken.png"):
             call(processor, [good, str(broken)])
+    answers = model.judge(processor, [good, str(broken)], max_new_tokens=1)  # strict=False: the batch is answered
+    assert "broken.png" in answers[1]["error"] and answers[1]["is_live"] is False and answers[1]["p_live"] is None
+    assert answers[0]["error"] is None

@@ -3,6 +3,7 @@ without a timeout, data appended to an image and faked chat turns are refused, n
 decoded reduced."""
 
 import io
+import re
 
 import numpy as np
 import pytest
@@ -57,13 +58,21 @@ def test_image_urls_are_refused_without_a_timeout_everywhere(checkpoint_pipeline
     chat = [{"role": "user", "content": [{"type": "image", "url": url}, {"type": "text", "text": "Real?"}]}]
     with pytest.raises(ValueError, match=refused):
         checkpoint_pipeline(text=chat, max_new_tokens=1)
-    for call in (model.score, model.judge):
-        with pytest.raises(ValueError, match=refused):
-            call(processor, [url])
+    assert_refused(model, processor, [url], 0, refused)
     assert accepted == []  # nothing was connected to
     with pytest.raises(ValueError, match=rf"image URL '{url}': cannot download"):
         checkpoint_pipeline(images=url, text=PROMPT, max_new_tokens=1, timeout=0.5)  # bounded: it never answers
     assert accepted == [1]
+
+
+def assert_refused(model, processor, images, index, message) -> None:
+    """`score` and `judge(strict=True)` raise `message`; `judge` (strict=False) answers the batch, the refused image
+    with that error and never live."""
+    for call in (model.score, lambda *args: model.judge(*args, strict=True)):
+        with pytest.raises(ValueError, match=message):
+            call(processor, images)
+    answer = model.judge(processor, images, max_new_tokens=1)[index]
+    assert re.search(message, answer["error"]) and answer["is_live"] is False and answer["p_live"] is None
 
 
 def float_image(value_at_one_pixel=None, fill=0.5) -> Image.Image:
@@ -83,9 +92,7 @@ def float_image(value_at_one_pixel=None, fill=0.5) -> Image.Image:
 ])
 def test_caller_pil_images_without_a_picture_are_refused_before_scoring(tiny_model_and_processor, image, message):
     model, processor = tiny_model_and_processor
-    for call in (model.score, model.judge):
-        with pytest.raises(ValueError, match=message):
-            call(processor, [astronaut_face(32), image])
+    assert_refused(model, processor, [astronaut_face(32), image], 1, message)
 
 
 def test_odd_modes_with_a_picture_are_converted(tiny_model_and_processor):
