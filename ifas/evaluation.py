@@ -57,7 +57,7 @@ from heatmap_ifas import cues_named
 from ifas.infer.sharded import PartFiles, gathered, process_device, process_state
 from modeling_ifas import IFASForConditionalGeneration
 from processing_ifas import IFASProcessor, load_image
-from ifas.reporting import build_results, write_plots, write_tables
+from ifas.reporting import build_results, write_document, write_plots, write_tables
 from ifas.reporting.heatmaps import localisation_markdown, write_heatmap_grids
 
 logger = logging.getLogger(__name__)
@@ -398,12 +398,7 @@ def explanations_markdown(document: Mapping) -> str:
 
 def write_explanations(document: Mapping, out_dir: str | Path) -> dict[str, Path]:
     """Write ``explanations.json`` and ``explanations.md`` into `out_dir`."""
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    paths = {"json": out_dir / "explanations.json", "markdown": out_dir / "explanations.md"}
-    paths["json"].write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    paths["markdown"].write_text(explanations_markdown(document), encoding="utf-8")
-    return paths
+    return write_document(document, explanations_markdown(document), out_dir, "explanations")
 
 
 # ---------------------------------------------------------------- evaluation

@@ -158,9 +158,8 @@ def _failed(path: Path, kind: str, error: str, explain: bool) -> dict:
 def _image_records(model, processor, paths: list[Path], explain: bool, max_new_tokens: int,
                    heatmap_dir: Path | None = None) -> list[dict]:
     """One record per image of a batch; unreadable images and images without a face get an error."""
-    records, faces = {}, {}
-    for path in paths:
-        faces[path] = processor.detect_faces([str(path)], strict=False)[0]
+    records = {}
+    faces = dict(zip(paths, processor.detect_faces([str(path) for path in paths], strict=False)))
     found = [path for path, face in faces.items() if face.image is not None]
     for path, face in faces.items():
         if face.image is None:

@@ -17,6 +17,7 @@ from .tables import (
     paper_table_markdown,
     records_to_columns,
     results_markdown,
+    write_document,
     write_tables,
 )
 
@@ -30,6 +31,7 @@ __all__ = [
     "records_to_columns",
     "render_model_card",
     "results_markdown",
+    "write_document",
     "write_model_card",
     "write_plots",
     "write_tables",

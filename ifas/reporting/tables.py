@@ -214,11 +214,16 @@ def results_markdown(results: dict) -> str:
     return "\n\n".join(parts) + "\n"
 
 
-def write_tables(results: dict, out_dir: str | Path) -> dict[str, Path]:
-    """Write ``results.json`` and ``results.md`` into ``out_dir``; return their paths."""
+def write_document(document, markdown: str, out_dir: str | Path, stem: str) -> dict[str, Path]:
+    """Write `document` as ``<stem>.json`` and `markdown` as ``<stem>.md`` into ``out_dir``; return their paths."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    paths = {"json": out_dir / "results.json", "markdown": out_dir / "results.md"}
-    paths["json"].write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    paths["markdown"].write_text(results_markdown(results), encoding="utf-8")
+    paths = {"json": out_dir / f"{stem}.json", "markdown": out_dir / f"{stem}.md"}
+    paths["json"].write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    paths["markdown"].write_text(markdown, encoding="utf-8")
     return paths
+
+
+def write_tables(results: dict, out_dir: str | Path) -> dict[str, Path]:
+    """Write ``results.json`` and ``results.md`` into ``out_dir``; return their paths."""
+    return write_document(results, results_markdown(results), out_dir, "results")
