@@ -40,6 +40,7 @@ from datasets_scripts.cue_masks import load_cue_masks  # noqa: E402
 from datasets_scripts.scf.report import write_report  # noqa: E402
 from datasets_scripts.scf.simulated_captioner import SimulatedCaptioner  # noqa: E402
 from datasets_scripts.scf.simulated_flow import SCF_ARMS, simulated_scf  # noqa: E402
+from ifas.demo.settings import check_settings  # noqa: E402
 from ifas.evaluation import evaluate, explain_samples, read_scores, scored  # noqa: E402
 from ifas.train.vision_cache import VisionFeatureCache  # noqa: E402
 from modeling_ifas import IFASForConditionalGeneration  # noqa: E402
@@ -184,17 +185,6 @@ class ClaimsBench:
             outcome = {"error": f"{type(error).__name__}: {error}"}
         self.by_settings[variant.settings()] = outcome
         return outcome
-
-
-def check_settings(run_dir: Path, settings: dict) -> None:
-    """Record `settings` in `run_dir/settings.json`; raise when the folder holds results of other settings (a
-    changed recipe, noise kind or captioner rates must not reuse them)."""
-    path = run_dir / "settings.json"
-    text = json.dumps(settings, indent=1, sort_keys=True)
-    if path.exists() and path.read_text() != text:
-        raise ValueError(f"{run_dir} holds results of other settings (see its settings.json): use another --out")
-    run_dir.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
 
 
 def claim_table(rows: list[tuple[Variant, dict]]) -> list[str]:

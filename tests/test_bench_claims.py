@@ -8,6 +8,8 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 import bench_claims  # noqa: E402
 
+from ifas.demo.settings import check_settings  # noqa: E402
+
 
 def test_grids_and_the_shared_recipe_run():
     grid = bench_claims.variants("generic")
@@ -23,10 +25,10 @@ def test_grids_and_the_shared_recipe_run():
 
 
 def test_a_run_folder_of_other_settings_is_refused(tmp_path):
-    bench_claims.check_settings(tmp_path / "run", {"config": {"seed": 0}})
-    bench_claims.check_settings(tmp_path / "run", {"config": {"seed": 0}})  # the same settings: resumed
+    check_settings(tmp_path / "run", {"config": {"seed": 0}})
+    check_settings(tmp_path / "run", {"config": {"seed": 0}})  # the same settings: resumed
     with pytest.raises(ValueError, match="other settings"):
-        bench_claims.check_settings(tmp_path / "run", {"config": {"seed": 1}})
+        check_settings(tmp_path / "run", {"config": {"seed": 1}})
 
 
 def test_tables_and_plot(tmp_path):

@@ -1,7 +1,12 @@
-"""Smoke test of the `make demo` path with a tiny random model and tiny SynthFAS data, two seeds."""
+"""Smoke test of the `make demo` path with a tiny random model and tiny SynthFAS data, two seeds; a rerun into the
+same folder with other settings is refused (as a user runs it, a subprocess) instead of reusing its checkpoints."""
 
 import json
+import os
 import statistics
+import subprocess
+import sys
+from pathlib import Path
 
 from safetensors.torch import load_file
 from transformers import AutoModel
@@ -42,3 +47,9 @@ def test_tiny_demo_end_to_end(tmp_path):
     gac = [key for key in seeds[0] if ".gac." in key and key.endswith("weight")]
     assert tower and all((seeds[0][key] == seeds[1][key]).all() for key in tower)  # one "pretrained" tower
     assert any((seeds[0][key] != seeds[1][key]).any() for key in gac)  # each seed draws its own connector
+    rerun = subprocess.run([str(Path(sys.executable).parent / "ifas"), "demo", "--tiny", "--out", str(out),
+                            "--caption_noise", "0.3"], capture_output=True, text=True, timeout=600,
+                           env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    assert rerun.returncode == 1 and "Traceback" not in rerun.stderr, rerun.stderr[-3000:]
+    assert f"error: {out} holds results of other settings (caption_noise: 0.0 there, 0.3 now)" in rerun.stderr
+    assert json.loads((out / "demo_results.json").read_text()) == document  # nothing of the first run touched

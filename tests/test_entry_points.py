@@ -230,3 +230,21 @@ def test_media_kind_covers_undecodable_image_suffixes():
     assert kinds == {"a.avif": "image", "a.HEIC": "image", "a.ico": "image", "a.jxl": "image", "a.svg": "image",
                      "a.ogv": "video", "a.txt": None}
     assert np.all([media_kind(Path(f"x{suffix}")) == "image" for suffix in (".png", ".jpg", ".webp", ".tiff")])
+
+
+def run_into_closed_pipe(command) -> subprocess.CompletedProcess:
+    """`command` with stdout a pipe whose reader is gone before it writes (``ifas predict photos/ | head -0``)."""
+    process = subprocess.Popen([str(part) for part in command], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True, cwd=REPO, env={**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"})
+    process.stdout.close()
+    stderr = process.stderr.read()
+    return subprocess.CompletedProcess(process.args, process.wait(timeout=600), "", stderr)
+
+
+@pytest.mark.parametrize("name", ["ifas --help", "ifas predict to stdout"])
+def test_a_closed_pipe_ends_the_command_quietly(inputs, cropping_checkpoint, name):
+    root, photos = inputs
+    command = [IFAS, "--help"] if name == "ifas --help" else [IFAS, "predict", cropping_checkpoint, photos]
+    result = run_into_closed_pipe(command)
+    assert result.returncode == 141, result.stderr[-3000:]
+    assert "Traceback" not in result.stderr and "BrokenPipeError" not in result.stderr

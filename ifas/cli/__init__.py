@@ -17,7 +17,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-from ifas.cli.errors import run_cli
+from ifas.cli.errors import closed_pipe_status, run_cli
 
 # command -> (module whose main(argv) it runs, one-line help)
 COMMANDS = {
@@ -43,6 +43,10 @@ def main(argv: list[str] | None = None) -> int:
     0
     """
     argv = sys.argv[1:] if argv is None else list(argv)
+    return closed_pipe_status(lambda: _dispatch(argv))
+
+
+def _dispatch(argv: list[str]) -> int:
     if argv[:1] in (["-h"], ["--help"]):
         print(usage())
         return 0

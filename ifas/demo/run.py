@@ -31,6 +31,7 @@ from datasets_scripts.scf.noisy_captions import NOISE_KINDS, add_caption_noise
 from datasets_scripts.scf.report import write_report
 from datasets_scripts.synthfas import build_synthfas, leave_one_domain_out
 from ifas.demo.baseline import BinaryBaseline
+from ifas.demo.settings import check_settings
 from ifas.evaluation import calibrate_checkpoint, evaluate, explain_samples, read_scores, scored
 from ifas.fas_metrics import compute_fas_metrics
 from ifas.reporting.heatmaps import localisation_markdown
@@ -308,7 +309,8 @@ def seed_table(runs: list[dict], seeds: list[int]) -> str:
 
 def run(config: dict, out: Path) -> dict:
     started = time.time()
-    out.mkdir(parents=True, exist_ok=True)
+    # the data, captions and checkpoints in `out` are reused: only for these settings (more seeds may be added)
+    check_settings(out, {key: value for key, value in config.items() if key not in ("seeds", "evaluation")})
     captioned = stage_data(config, out)
     target = config["target_domain"]
     train, dev, test = protocol_splits(config, captioned)
