@@ -1,9 +1,9 @@
 """Heat maps for I-FAS answers: where in the face crop the evidence for the judgment and for the named cues lies.
 
 Method: gradient x input on the patch features (the vision tower's output at `vision_feature_layer`, which feed
-both the projector and the GAC's cross-attention). The frozen tower runs once without gradients; one forward of
-the LLM over the prompt, the decided judgment word and the generated explanation, then two backward passes that
-stop at the patch features:
+both the projector and the GAC's cross-attention). The frozen tower's outputs are `judge`'s own (it runs once per
+image); one forward of the LLM over the prompt, the decided judgment word and the generated explanation up to its
+last cue token, then one batched backward pass (two gradients) that stops at the patch features:
 
 * ``heatmap``: from the Yes/No logit margin at the answer position, the quantity that decides the judgment, signed
   towards the answer given (logit(No) - logit(Yes) for a "No");
@@ -88,56 +88,62 @@ def cue_token_mask(tokenizer, token_ids: list[int]) -> list[bool]:
     return [any(s < end and start < e for s, e in spans) for start, end in zip(starts, ends)]
 
 
-def answer_heatmaps(model, processor, inputs, is_live: torch.Tensor, new_tokens: torch.Tensor) -> list[dict]:
+def answer_heatmaps(model, processor, inputs, is_live: torch.Tensor, new_tokens: torch.Tensor,
+                    vision: dict | None = None) -> list[dict]:
     """``heatmap`` and ``explanation_heatmap`` (numpy float32, rows x cols, max 1) per answer.
 
     `inputs` are the left-padded prompts `judge` scored, `is_live` its judgments, `new_tokens` the generated
-    explanations (batch x steps, padded with the pad token or cut at end of turn)."""
+    explanations (batch x steps, padded with the pad token or cut at end of turn), `vision` the tower's outputs
+    (`model.vision_features`; computed here when None). The LLM runs once, over the prompt, the judgment word and
+    the explanation up to its last cue token; the language-model head only where a quantity needs it; one batched
+    backward pass gives both maps."""
     live_id, spoof_id = model.judgment_token_ids()
     tokenizer = processor.tokenizer
-    pad_ids = {tokenizer.pad_token_id, model.generation_config.pad_token_id} - {None}
-    eos = model.generation_config.eos_token_id
-    stop_ids = set(eos if isinstance(eos, list) else [eos]) - {None}
     input_ids, attention_mask = inputs["input_ids"], inputs["attention_mask"]
+    cue_tokens = _cue_tokens(model, tokenizer, new_tokens)
+    steps = int(cue_tokens.any(0).nonzero().max()) + 1 if cue_tokens.any() else 0
     judgment = torch.where(is_live, live_id, spoof_id).to(input_ids).unsqueeze(1)
-    keep = torch.ones_like(new_tokens, dtype=torch.bool)
-    for row in range(len(new_tokens)):
-        for step, token in enumerate(new_tokens[row].tolist()):
-            if token in stop_ids or token in pad_ids:
-                keep[row, step:] = False
-                break
     prompt_length = input_ids.shape[1]
-    sequence = torch.cat([input_ids, judgment, new_tokens.to(input_ids)], dim=1)
-    mask = torch.cat([attention_mask, torch.ones_like(judgment), keep.to(attention_mask)], dim=1)
-    vision_dtype = next(model.model.vision_tower.parameters()).dtype
-    with torch.no_grad():
-        global_tokens, patch_features = model.model.encode_images(inputs["pixel_values"].to(vision_dtype))
-    patch_features = patch_features.detach().requires_grad_(True)
+    sequence = torch.cat([input_ids, judgment, new_tokens[:, : max(steps - 1, 0)].to(input_ids)], dim=1)
+    mask = torch.cat([attention_mask, torch.ones_like(sequence[:, prompt_length:])], dim=1)
+    vision = model.vision_features(inputs["pixel_values"]) if vision is None else vision
+    patch_features = vision["vision_patch_features"].detach().requires_grad_(True)
+    head = model.get_output_embeddings()
     with torch.enable_grad():
-        logits = model(input_ids=sequence, attention_mask=mask, vision_global_tokens=global_tokens,
-                       vision_patch_features=patch_features, use_cache=False).logits.float()
-        answer = logits[:, prompt_length - 1]
+        hidden = model.model(input_ids=sequence, attention_mask=mask, use_cache=False,
+                             vision_global_tokens=vision["vision_global_tokens"],
+                             vision_patch_features=patch_features)["last_hidden_state"]
+        answer = head(hidden[:, prompt_length - 1]).float()
         sign = torch.where(is_live, 1.0, -1.0).to(answer)
-        margin = sign * (answer[:, live_id] - answer[:, spoof_id])
-        log_probs = logits[:, prompt_length : prompt_length + new_tokens.shape[1]].log_softmax(-1)
-        token_log_probs = log_probs.gather(-1, new_tokens.to(logits.device).unsqueeze(-1)).squeeze(-1)
-        cue_tokens = torch.zeros_like(keep)
-        for row in range(len(new_tokens)):
-            length = int(keep[row].sum())
-            marks = cue_token_mask(tokenizer, new_tokens[row, :length].tolist())
-            cue_tokens[row, :length] = torch.tensor(marks if any(marks) else [True] * length, dtype=torch.bool,
-                                                    device=cue_tokens.device)
-        cue_log_prob = (token_log_probs * cue_tokens.to(token_log_probs)).sum()
-        margin_grad = torch.autograd.grad(margin.sum(), patch_features, retain_graph=True)[0]
-        cue_grad = torch.autograd.grad(cue_log_prob, patch_features, allow_unused=True)[0]
+        margin = (sign * (answer[:, live_id] - answer[:, spoof_id])).sum()
+        cue_positions = cue_tokens[:, :steps].to(hidden.device)
+        cue_logits = head(hidden[:, prompt_length : prompt_length + steps][cue_positions]).float()
+        cue_log_prob = cue_logits.log_softmax(-1).gather(
+            -1, new_tokens[:, :steps].to(hidden.device)[cue_positions].unsqueeze(-1)).sum()
+        objectives = torch.stack([margin, cue_log_prob])
+        margin_grad, cue_grad = torch.autograd.grad(objectives, patch_features, is_grads_batched=True,
+                                                    grad_outputs=torch.eye(2, device=objectives.device))[0]
     features = patch_features.detach().float()
     judgment_map = _normalised(_grid((margin_grad.float() * features).sum(-1)))
-    cue_map = torch.zeros_like(judgment_map) if cue_grad is None else _normalised(
-        _grid((cue_grad.float() * features).sum(-1)))
+    cue_map = _normalised(_grid((cue_grad.float() * features).sum(-1)))
     return [
         {"heatmap": judged.cpu().numpy(), "explanation_heatmap": explained.cpu().numpy()}
         for judged, explained in zip(judgment_map, cue_map)
     ]
+
+
+def _cue_tokens(model, tokenizer, new_tokens: torch.Tensor) -> torch.Tensor:
+    """(batch, steps) bool: the explanation tokens whose log-probability the explanation map follows, those that
+    name a cue (`cue_token_mask`), or every token of an explanation that names none; nothing after its end."""
+    pad_ids = {tokenizer.pad_token_id, model.generation_config.pad_token_id} - {None}
+    eos = model.generation_config.eos_token_id
+    stop_ids = set(eos if isinstance(eos, list) else [eos]) - {None} | pad_ids
+    marks = torch.zeros(new_tokens.shape, dtype=torch.bool)
+    for row, tokens in enumerate(new_tokens.tolist()):
+        length = next((step for step, token in enumerate(tokens) if token in stop_ids), len(tokens))
+        cue = cue_token_mask(tokenizer, tokens[:length])
+        marks[row, :length] = torch.tensor(cue if any(cue) else [True] * length, dtype=torch.bool)
+    return marks
 
 
 def _colour(values: np.ndarray) -> np.ndarray:

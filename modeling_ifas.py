@@ -455,18 +455,28 @@ class IFASForConditionalGeneration(IFASPreTrainedModel, GenerationMixin):
         return int(ids[0]), int(ids[1])
 
     @torch.no_grad()
-    def judgment_margin(self, input_ids, pixel_values, attention_mask=None) -> torch.Tensor:
+    def judgment_margin(self, input_ids, pixel_values=None, attention_mask=None, **vision_features) -> torch.Tensor:
         """logit(live word) - logit(spoof word) at the answer position (float32), one forward pass over
-        left-padded prompts ending there; P(live) = sigmoid(margin)."""
+        left-padded prompts ending there; P(live) = sigmoid(margin). `vision_features`: `vision_features()`'s
+        precomputed tower outputs in place of `pixel_values`."""
         if attention_mask is not None and not bool(attention_mask[:, -1].all()):
             raise ValueError("score_inputs needs left-padded prompts (the last position of every row must be real)")
-        self._require_image(input_ids, pixel_values)
+        self._require_image(input_ids, pixel_values if pixel_values is not None
+                            else vision_features.get("vision_patch_features"))
         logits = self(
             input_ids=input_ids, pixel_values=pixel_values, attention_mask=attention_mask, logits_to_keep=1,
-            use_cache=False,
+            use_cache=False, **vision_features,
         ).logits[:, -1]
         live_id, spoof_id = self.judgment_token_ids()
         return logits[:, live_id].float() - logits[:, spoof_id].float()
+
+    @torch.no_grad()
+    def vision_features(self, pixel_values: torch.Tensor) -> dict:
+        """The tower's outputs for `pixel_values` as `forward`'s `vision_global_tokens` / `vision_patch_features`:
+        `judge` runs the tower once per image for the judgment, the explanation and the heat maps."""
+        vision_dtype = next(self.model.vision_tower.parameters()).dtype
+        global_tokens, patch_features = self.model.encode_images(pixel_values.to(vision_dtype))
+        return {"vision_global_tokens": global_tokens, "vision_patch_features": patch_features}
 
     @torch.no_grad()
     def score_inputs(self, input_ids, pixel_values, attention_mask=None) -> torch.Tensor:
@@ -562,7 +572,8 @@ class IFASForConditionalGeneration(IFASPreTrainedModel, GenerationMixin):
         live_id, spoof_id = self.judgment_token_ids()
         live_word, spoof_word = self.config.judgment_words
         inputs = processor.prepare_inputs(crops, question=question, crop_faces=False).to(self.device)
-        margin = self.judgment_margin(inputs["input_ids"], inputs["pixel_values"], inputs["attention_mask"])
+        vision = self.vision_features(inputs["pixel_values"])
+        margin = self.judgment_margin(inputs["input_ids"], attention_mask=inputs["attention_mask"], **vision)
         p_live = p_live_from_margin(margin)
         is_live = p_live >= threshold
         judgment_ids = torch.where(is_live, live_id, spoof_id).to(inputs["input_ids"].dtype).unsqueeze(1)
@@ -580,15 +591,15 @@ class IFASForConditionalGeneration(IFASPreTrainedModel, GenerationMixin):
         generated = self.generate(
             input_ids=torch.cat([inputs["input_ids"], judgment_ids], dim=1),
             attention_mask=torch.cat([inputs["attention_mask"], torch.ones_like(judgment_ids)], dim=1),
-            pixel_values=inputs["pixel_values"],
             max_new_tokens=max_new_tokens,
             do_sample=False,
             judgment_decided=True,
+            **vision,
             **generate_kwargs,
         )
         new_tokens = generated[:, inputs["input_ids"].shape[1] + 1 :]
         texts = processor.batch_decode(new_tokens, skip_special_tokens=True)
-        maps = answer_heatmaps(self, processor, inputs, is_live, new_tokens) if heatmap else [{}] * len(texts)
+        maps = answer_heatmaps(self, processor, inputs, is_live, new_tokens, vision) if heatmap else [{}] * len(texts)
         return [
             {
                 "judgment": live_word if live else spoof_word,

@@ -112,3 +112,69 @@ def test_heatmap_box_is_the_face_crop_of_a_non_square_image(tiny_model_and_proce
     again = image.crop(box).resize(seen.size, Image.Resampling.BICUBIC)
     assert np.array_equal(np.asarray(again), np.asarray(seen))
     assert overlay(image, answer["heatmap"], answer["heatmap_box"]).size == (box[2] - box[0], box[3] - box[1])
+
+
+def _hand_log_probs(model, sequence: torch.Tensor, features, global_tokens, prompt_length: int, marks) -> np.ndarray:
+    """Summed log-probabilities of the marked explanation tokens of `sequence` (prompt, judgment word, explanation),
+    one full forward per row of patch features."""
+    rows = len(features)
+    with torch.no_grad():
+        logits = model(input_ids=sequence.expand(rows, -1), attention_mask=torch.ones_like(sequence).expand(rows, -1),
+                       vision_global_tokens=global_tokens.expand(rows, -1, -1),
+                       vision_patch_features=features).logits.double()
+    tokens = sequence[0, prompt_length + 1 :]
+    log_probs = logits[:, prompt_length : prompt_length + len(tokens)].log_softmax(-1)[:, torch.arange(len(tokens)),
+                                                                                         tokens]
+    return (log_probs * torch.tensor(marks, dtype=torch.float64)).sum(-1).numpy()
+
+
+def test_both_maps_of_a_batch_are_gradient_times_input_by_finite_differences():
+    """Two images, explanations of different lengths (one padded after its end of turn, one naming cues): each row's
+    maps against central differences of its own margin and of its cue words' log-probability."""
+    from heatmap_ifas import answer_heatmaps
+
+    model, processor = tiny_ifas("clip", seed=4)
+    model = model.double()
+    tokenizer = processor.tokenizer
+    images = [random_image(7, (16, 16)), random_image(8, (16, 16))]
+    texts = ["Screen replay: glare and a bezel.", "Live face."]
+    explanations = [tokenizer(text, add_special_tokens=False)["input_ids"] for text in texts]
+    stop = model.generation_config.eos_token_id
+    stop = stop[0] if isinstance(stop, list) else stop
+    width = max(map(len, explanations)) + 2
+    new_tokens = torch.tensor([ids + [stop] * (width - len(ids)) for ids in explanations])
+    is_live = torch.tensor([False, True])
+    inputs = processor.prepare_inputs(images, crop_faces=False)
+    maps = answer_heatmaps(model, processor, inputs, is_live, new_tokens)
+    live_id, spoof_id = model.judgment_token_ids()
+    side, eps, prompt_length = 4, 1e-2, inputs["input_ids"].shape[1]
+    for row, (image, ids) in enumerate(zip(images, explanations)):
+        marks = cue_token_mask(tokenizer, ids)
+        marks = marks if any(marks) else [True] * len(ids)
+        assert any(marks) and (row == 1 or not all(marks))  # the first explanation names cues, not every token
+        with torch.no_grad():
+            global_tokens, features = model.model.encode_images(inputs["pixel_values"][row : row + 1].double())
+        scaled = features.repeat(2 * side * side, 1, 1)
+        for patch in range(side * side):
+            scaled[2 * patch, patch] *= 1 + eps
+            scaled[2 * patch + 1, patch] *= 1 - eps
+        judgment = live_id if bool(is_live[row]) else spoof_id
+        sequence = torch.cat([inputs["input_ids"][row : row + 1], torch.tensor([[judgment, *ids]])], dim=1)
+        margins = _hand_margins(model, processor, image, scaled, bool(is_live[row]))
+        cue_log_probs = _hand_log_probs(model, sequence, scaled, global_tokens, prompt_length, marks)
+        for key, values in (("heatmap", margins), ("explanation_heatmap", cue_log_probs)):
+            expected = np.clip((values[0::2] - values[1::2]) / (2 * eps), 0, None).reshape(side, side)
+            assert expected.max() > 0
+            np.testing.assert_allclose(maps[row][key], expected / expected.max(), atol=1e-2, err_msg=f"{row} {key}")
+
+
+def test_judge_runs_the_vision_tower_once_per_image_batch(tiny_model_and_processor):
+    """The judgment, the generated explanation and both heat maps share one tower forward."""
+    model, processor = tiny_model_and_processor
+    calls = []
+    handle = model.model.vision_tower.register_forward_hook(lambda module, args, output: calls.append(1))
+    try:
+        answers = model.judge(processor, [random_image(1), random_image(2)], heatmap=True, max_new_tokens=3)
+    finally:
+        handle.remove()
+    assert len(answers) == 2 and len(calls) == 1
