@@ -40,6 +40,19 @@ class Shown:
     p_live: float | None
     face_box: list[float] | None
     heatmap: Image.Image | None = None  # the crop with the judgment heat map over it (images only)
+    heatmap_note: str = ""  # how much of the decision's evidence the map shows (`heatmap_ifas.evidence_share`)
+
+
+def heatmap_note(share: float) -> str:
+    """What the judgment map's evidence share means for the user.
+
+    >>> heatmap_note(2e-9).split(":")[0]
+    'The map shows 0.0 % of the evidence for this decision'
+    """
+    note = f"The map shows {100 * share:.1f} % of the evidence for this decision"
+    if share < 0.05:
+        return note + ": the rest came through the global image tokens, so the map is not where the model looked."
+    return note + " (the rest came through the global image tokens)."
 
 
 def draw_box(image: Image.Image, box) -> Image.Image:
@@ -97,7 +110,8 @@ def analyze_image(model, processor, image, max_new_tokens: int = 48) -> Shown:
     shown_box = None if box is None else [v / image.info.get("ifas_reduction", 1) for v in box]
     return Shown(draw_box(image, shown_box), face.image, probability_bar(answer["p_live"], threshold),
                  _decision(model, answer["is_live"], answer["p_live"], None), answer["explanation"], answer["p_live"],
-                 box, overlay(face.image, answer["heatmap"], answer["heatmap_box"]))
+                 box, overlay(face.image, answer["heatmap"], answer["heatmap_box"]),
+                 heatmap_note(answer["heatmap_share"]))
 
 
 def analyze_video(model, processor, path: str | Path, frames: str = "flip", max_new_tokens: int = 48) -> Shown:
@@ -130,7 +144,8 @@ def build_app(model, processor, title: str = "I-FAS face anti-spoofing"):
             return payload.path
 
     def outputs(shown: Shown):
-        return shown.annotated, shown.crop, shown.bar, shown.decision, shown.explanation, shown.heatmap
+        return (shown.annotated, shown.crop, shown.bar, shown.decision, shown.explanation, shown.heatmap,
+                shown.heatmap_note)
 
     def on_image(image):
         if image is None:
@@ -167,7 +182,8 @@ def build_app(model, processor, title: str = "I-FAS face anti-spoofing"):
                 bar = gr.Image(type="pil", format="png", label="P(live); the black tick is the threshold")
                 decision = gr.Textbox(label="Decision")
                 explanation = gr.Textbox(label="Explanation", lines=3)
-        shown = [annotated, crop, bar, decision, explanation, heatmap]
+                note = gr.Textbox(label="What the heat map shows")
+        shown = [annotated, crop, bar, decision, explanation, heatmap, note]
         image_button.click(on_image, image_in, shown, api_name="image")
         video_button.click(on_video, video_in, shown, api_name="video")
     return app

@@ -90,7 +90,8 @@ def cue_token_mask(tokenizer, token_ids: list[int]) -> list[bool]:
 
 def answer_heatmaps(model, processor, inputs, is_live: torch.Tensor, new_tokens: torch.Tensor,
                     vision: dict | None = None) -> list[dict]:
-    """``heatmap`` and ``explanation_heatmap`` (numpy float32, rows x cols, max 1) per answer.
+    """``heatmap`` and ``explanation_heatmap`` (numpy float32, rows x cols, max 1) per answer, and their
+    ``heatmap_share`` / ``explanation_heatmap_share`` (`evidence_share`).
 
     `inputs` are the left-padded prompts `judge` scored, `is_live` its judgments, `new_tokens` the generated
     explanations (batch x steps, padded with the pad token or cut at end of turn), `vision` the tower's outputs
@@ -108,10 +109,12 @@ def answer_heatmaps(model, processor, inputs, is_live: torch.Tensor, new_tokens:
     mask = torch.cat([attention_mask, torch.ones_like(sequence[:, prompt_length:])], dim=1)
     vision = model.vision_features(inputs["pixel_values"]) if vision is None else vision
     patch_features = vision["vision_patch_features"].detach().requires_grad_(True)
+    global_tokens = vision["vision_global_tokens"]
+    global_tokens = None if global_tokens is None else global_tokens.detach().requires_grad_(True)
     head = model.get_output_embeddings()
     with torch.enable_grad():
         hidden = model.model(input_ids=sequence, attention_mask=mask, use_cache=False,
-                             vision_global_tokens=vision["vision_global_tokens"],
+                             vision_global_tokens=global_tokens,
                              vision_patch_features=patch_features)["last_hidden_state"]
         answer = head(hidden[:, prompt_length - 1]).float()
         sign = torch.where(is_live, 1.0, -1.0).to(answer)
@@ -121,15 +124,32 @@ def answer_heatmaps(model, processor, inputs, is_live: torch.Tensor, new_tokens:
         cue_log_prob = cue_logits.log_softmax(-1).gather(
             -1, new_tokens[:, :steps].to(hidden.device)[cue_positions].unsqueeze(-1)).sum()
         objectives = torch.stack([margin, cue_log_prob])
-        margin_grad, cue_grad = torch.autograd.grad(objectives, patch_features, is_grads_batched=True,
-                                                    grad_outputs=torch.eye(2, device=objectives.device))[0]
-    features = patch_features.detach().float()
-    judgment_map = _normalised(_grid((margin_grad.float() * features).sum(-1)))
-    cue_map = _normalised(_grid((cue_grad.float() * features).sum(-1)))
+        wrt = [patch_features] + ([global_tokens] if global_tokens is not None else [])
+        grads = torch.autograd.grad(objectives, wrt, is_grads_batched=True,
+                                    grad_outputs=torch.eye(2, device=objectives.device))
+    # per token and objective (judgment, explanation): gradient x input summed over channels
+    patches = (grads[0].float() * patch_features.detach().float()).sum(-1)
+    globals_ = (grads[1].float() * global_tokens.detach().float()).sum(-1) if global_tokens is not None else None
+    shares = evidence_share(patches, globals_)
+    judgment_map, cue_map = _normalised(_grid(patches[0])), _normalised(_grid(patches[1]))
     return [
-        {"heatmap": judged.cpu().numpy(), "explanation_heatmap": explained.cpu().numpy()}
-        for judged, explained in zip(judgment_map, cue_map)
+        {"heatmap": judged.cpu().numpy(), "explanation_heatmap": explained.cpu().numpy(),
+         "heatmap_share": float(judged_share), "explanation_heatmap_share": float(explained_share)}
+        for judged, explained, judged_share, explained_share in zip(judgment_map, cue_map, shares[0], shares[1])
     ]
+
+
+def evidence_share(patches: torch.Tensor, global_tokens: torch.Tensor | None) -> torch.Tensor:
+    """The patch features' share of an objective's first-order evidence: sum |gradient x input| over the patches
+    over the same sum over the patches and the GAC's global tokens (inputs `(..., tokens)`; 1 without GAC, 0 when
+    nothing moves the objective). Near 0, the answer came through the global tokens and the map shows noise.
+
+    >>> evidence_share(torch.tensor([[0.5, -0.5]]), torch.tensor([[3.0]]))
+    tensor([0.2500])
+    """
+    patch_part = patches.abs().sum(-1)
+    total = patch_part + (global_tokens.abs().sum(-1) if global_tokens is not None else 0.0)
+    return torch.where(total > 0, patch_part / total.clamp(min=1e-30), torch.zeros_like(total))
 
 
 def _cue_tokens(model, tokenizer, new_tokens: torch.Tensor) -> torch.Tensor:

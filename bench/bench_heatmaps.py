@@ -1,8 +1,8 @@
 """Heat maps on a trained checkpoint and its held-out SynthFAS domain: the cost of a heat map against one `score`
 forward, the named family against the true one (confusion matrix), and the pointing game of the maps against the
-cue masks (centre-prior and random baselines), and where the judgment's first-order evidence enters the LLM: the
-Yes/No margin's gradient x input summed over the GAC's global tokens (CLS per tapped layer) against the patch
-features (the heat maps' input), per image.
+cue masks (centre-prior and random baselines), and the maps' evidence share (`heatmap_ifas.evidence_share`: how
+much of the answer's first-order evidence passes through the patch features the maps show, the rest through the
+GAC's global tokens), median over the answers.
 
 The corpus folder is a `build_synthfas` output (with `synthfas_config.json`); a build made before cue masks existed
 gets them re-rendered for the target domain from its config, each re-rendered frame checked byte for byte against
@@ -65,26 +65,6 @@ def seconds(call, repeats: int) -> float:
     return statistics.median(times)
 
 
-def evidence_split(model, processor, images, batch_size: int) -> list[dict]:
-    """Per image: |sum of gradient x input| of the signed Yes/No margin over the global tokens and over the patch
-    features (a first-order share of the margin; the heat maps show the patch part)."""
-    live_id, spoof_id = model.judgment_token_ids()
-    split = []
-    for start in range(0, len(images), batch_size):
-        inputs = processor.prepare_inputs(images[start : start + batch_size], crop_faces=False)
-        vision = {key: value.detach().requires_grad_(True)
-                  for key, value in model.vision_features(inputs["pixel_values"]).items()}
-        with torch.enable_grad():
-            logits = model(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"], use_cache=False,
-                           logits_to_keep=1, **vision).logits[:, -1].float()
-            margin = logits[:, live_id] - logits[:, spoof_id]
-            signed = torch.where(margin >= 0, margin, -margin)
-            grads = torch.autograd.grad(signed.sum(), list(vision.values()))
-        parts = [(grad * value.detach()).flatten(1).sum(1).abs() for grad, value in zip(grads, vision.values())]
-        split += [{"global_tokens": float(g), "patch_features": float(p)} for g, p in zip(*parts)]
-    return split
-
-
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--checkpoint", required=True)
@@ -118,7 +98,6 @@ def main(argv: list[str] | None = None) -> dict:
     cost["heatmap"] = cost["judge_heatmap"] - cost["judge"]
     cost["heatmap_over_score"] = cost["heatmap"] / cost["score"]
 
-    split = evidence_split(model, processor, spoof["image"], args.batch_size)
     answers = model.judge(processor, spoof["image"], crop_faces=False, heatmap=True,
                           max_new_tokens=args.max_new_tokens, batch_size=args.batch_size)
     rng = np.random.default_rng(0)
@@ -139,7 +118,8 @@ def main(argv: list[str] | None = None) -> dict:
     result = {
         "checkpoint": args.checkpoint, "target": args.target, "n_spoof": len(samples), "cost_seconds": cost,
         "named_family_confusion": confusion, "named_family_right": right,
-        "evidence_split": {part: statistics.median(row[part] for row in split) for part in split[0]},
+        "evidence_share": {key: statistics.median(answer[key] for answer in answers)
+                           for key in ("heatmap_share", "explanation_heatmap_share")},
         "named_family_right_all": sum(confusion[f].get(f, 0) for f in FAMILIES) / max(len(samples), 1),
         "localisation": aggregate({"family": s["family"], "localisation": s["localisation"]}
                                   for s in samples if "localisation" in s),

@@ -35,6 +35,8 @@ def test_image_is_shown_with_its_box_crop_and_decision(tiny_model_and_processor)
     assert shown.decision.startswith("live (Yes)" if answer["is_live"] else "spoof (No)")
     assert np.array_equal(np.asarray(shown.crop), np.asarray(face.image))
     assert shown.heatmap.size == face.image.size  # the judgment heat map over the crop, shown beside it
+    share = model.judge(processor, [image], max_new_tokens=2, heatmap=True)[0]["heatmap_share"]
+    assert shown.heatmap_note.startswith(f"The map shows {100 * share:.1f} % of the evidence for this decision")
     x1, y1, _, y2 = (round(v) for v in shown.face_box)
     assert tuple(shown.annotated.getpixel((x1, (y1 + y2) // 2))) == BOX_COLOUR
     blank = analyze_image(model, processor, Image.new("RGB", (200, 200), (120, 120, 120)))
@@ -65,9 +67,9 @@ def test_app_served_on_localhost_answers_gradio_client(tiny_model_and_processor,
     app.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
     try:
         client = gradio_client.Client(f"http://127.0.0.1:{port}/", verbose=False)
-        annotated, crop, bar, decision, explanation, heatmap = client.predict(
+        annotated, crop, bar, decision, explanation, heatmap, note = client.predict(
             gradio_client.handle_file(str(image_path)), api_name="/image")
-        assert decision == expected.decision and explanation == expected.explanation
+        assert decision == expected.decision and explanation == expected.explanation and note == expected.heatmap_note
         assert Image.open(crop).size == (48, 48)  # the tiny model feeds whole images
         assert np.array_equal(np.asarray(Image.open(heatmap).convert("RGB")), np.asarray(expected.heatmap))
         assert np.array_equal(np.asarray(Image.open(bar).convert("RGB")), np.asarray(expected.bar))
@@ -147,8 +149,8 @@ def test_app_as_a_user_starts_it_judges_refuses_and_shows_p_live_zero(tmp_path):
     corrupt.write_bytes(flip_scan_bytes(natural_jpeg()))
     process, client = start_app(checkpoint, tmp_path)
     try:
-        annotated, crop, bar, decision, explanation, heatmap = client.predict(gradio_client.handle_file(str(face)),
-                                                                              api_name="/image")
+        annotated, crop, bar, decision, explanation, heatmap, note = client.predict(
+            gradio_client.handle_file(str(face)), api_name="/image")
         assert decision == "spoof (No): P(live) = 0.000 < threshold 0.500" and isinstance(explanation, str)
         assert Image.open(annotated).size == (512, 512) and Image.open(crop).size == (224, 224)
         assert Image.open(heatmap).size == (224, 224)

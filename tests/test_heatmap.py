@@ -71,6 +71,7 @@ def test_a_model_that_reads_one_patch_gets_its_maximum_there():
     assert heatmap.shape == (4, 4)
     assert np.unravel_index(heatmap.argmax(), heatmap.shape) == target and heatmap[target] == 1.0
     assert np.delete(heatmap.ravel(), target[0] * 4 + target[1]).max() < 1e-6
+    assert answer["heatmap_share"] == 1.0  # no GAC: every bit of evidence comes through the patches
 
 
 def test_cue_words_are_found_in_text_and_tokens(tiny_model_and_processor):
@@ -114,23 +115,38 @@ def test_heatmap_box_is_the_face_crop_of_a_non_square_image(tiny_model_and_proce
     assert overlay(image, answer["heatmap"], answer["heatmap_box"]).size == (box[2] - box[0], box[3] - box[1])
 
 
-def _hand_log_probs(model, sequence: torch.Tensor, features, global_tokens, prompt_length: int, marks) -> np.ndarray:
-    """Summed log-probabilities of the marked explanation tokens of `sequence` (prompt, judgment word, explanation),
-    one full forward per row of patch features."""
-    rows = len(features)
+def _hand_objectives(model, sequence, prompt_length: int, features, global_tokens, live: bool, marks):
+    """Per row of (patch features, global tokens), from one full forward over `sequence` (prompt, judgment word,
+    explanation): the Yes/No margin signed towards the answer, and the summed log-probabilities of the marked
+    explanation tokens."""
+    rows = max(len(features), len(global_tokens))
     with torch.no_grad():
         logits = model(input_ids=sequence.expand(rows, -1), attention_mask=torch.ones_like(sequence).expand(rows, -1),
                        vision_global_tokens=global_tokens.expand(rows, -1, -1),
-                       vision_patch_features=features).logits.double()
+                       vision_patch_features=features.expand(rows, -1, -1)).logits.double()
+    live_id, spoof_id = model.judgment_token_ids()
+    margin = logits[:, prompt_length - 1, live_id] - logits[:, prompt_length - 1, spoof_id]
     tokens = sequence[0, prompt_length + 1 :]
     log_probs = logits[:, prompt_length : prompt_length + len(tokens)].log_softmax(-1)[:, torch.arange(len(tokens)),
                                                                                          tokens]
-    return (log_probs * torch.tensor(marks, dtype=torch.float64)).sum(-1).numpy()
+    cue = (log_probs * torch.tensor(marks, dtype=torch.float64)).sum(-1)
+    return (margin if live else -margin).numpy(), cue.numpy()
+
+
+def _scaled(tokens: torch.Tensor, eps: float) -> torch.Tensor:
+    """(1, T, D) -> (2T, T, D): row 2t has token t scaled by 1 + eps, row 2t + 1 by 1 - eps."""
+    rows = tokens.repeat(2 * tokens.shape[1], 1, 1)
+    for token in range(tokens.shape[1]):
+        rows[2 * token, token] *= 1 + eps
+        rows[2 * token + 1, token] *= 1 - eps
+    return rows
 
 
 def test_both_maps_of_a_batch_are_gradient_times_input_by_finite_differences():
     """Two images, explanations of different lengths (one padded after its end of turn, one naming cues): each row's
-    maps against central differences of its own margin and of its cue words' log-probability."""
+    maps against central differences of its own margin and of its cue words' log-probability, per patch (d/dt of
+    the objective with the patch scaled by t, at t = 1), and each map's evidence share against the same differences
+    per global token."""
     from heatmap_ifas import answer_heatmaps
 
     model, processor = tiny_ifas("clip", seed=4)
@@ -148,24 +164,27 @@ def test_both_maps_of_a_batch_are_gradient_times_input_by_finite_differences():
     maps = answer_heatmaps(model, processor, inputs, is_live, new_tokens)
     live_id, spoof_id = model.judgment_token_ids()
     side, eps, prompt_length = 4, 1e-2, inputs["input_ids"].shape[1]
-    for row, (image, ids) in enumerate(zip(images, explanations)):
+    for row, ids in enumerate(explanations):
         marks = cue_token_mask(tokenizer, ids)
         marks = marks if any(marks) else [True] * len(ids)
         assert any(marks) and (row == 1 or not all(marks))  # the first explanation names cues, not every token
         with torch.no_grad():
             global_tokens, features = model.model.encode_images(inputs["pixel_values"][row : row + 1].double())
-        scaled = features.repeat(2 * side * side, 1, 1)
-        for patch in range(side * side):
-            scaled[2 * patch, patch] *= 1 + eps
-            scaled[2 * patch + 1, patch] *= 1 - eps
-        judgment = live_id if bool(is_live[row]) else spoof_id
-        sequence = torch.cat([inputs["input_ids"][row : row + 1], torch.tensor([[judgment, *ids]])], dim=1)
-        margins = _hand_margins(model, processor, image, scaled, bool(is_live[row]))
-        cue_log_probs = _hand_log_probs(model, sequence, scaled, global_tokens, prompt_length, marks)
-        for key, values in (("heatmap", margins), ("explanation_heatmap", cue_log_probs)):
-            expected = np.clip((values[0::2] - values[1::2]) / (2 * eps), 0, None).reshape(side, side)
+        live = bool(is_live[row])
+        sequence = torch.cat([inputs["input_ids"][row : row + 1],
+                              torch.tensor([[live_id if live else spoof_id, *ids]])], dim=1)
+        by_patch = _hand_objectives(model, sequence, prompt_length, _scaled(features, eps), global_tokens, live, marks)
+        by_global = _hand_objectives(model, sequence, prompt_length, features, _scaled(global_tokens, eps), live,
+                                     marks)
+        for index, key in enumerate(("heatmap", "explanation_heatmap")):
+            patch = (by_patch[index][0::2] - by_patch[index][1::2]) / (2 * eps)
+            global_ = (by_global[index][0::2] - by_global[index][1::2]) / (2 * eps)
+            expected = np.clip(patch, 0, None).reshape(side, side)
             assert expected.max() > 0
             np.testing.assert_allclose(maps[row][key], expected / expected.max(), atol=1e-2, err_msg=f"{row} {key}")
+            share = np.abs(patch).sum() / (np.abs(patch).sum() + np.abs(global_).sum())
+            assert 0.01 < share < 0.99
+            np.testing.assert_allclose(maps[row][f"{key}_share"], share, rtol=2e-2, err_msg=f"{row} {key}")
 
 
 def test_judge_runs_the_vision_tower_once_per_image_batch(tiny_model_and_processor):

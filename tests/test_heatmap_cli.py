@@ -28,3 +28,4 @@ def test_predict_writes_heatmap_overlays(tiny_checkpoint, tmp_path):
         panel = Image.open(record["heatmap"])
         assert Path(record["heatmap"]).parent == maps and "explanation" not in record
         assert panel.size == (3 * size[0], size[1])  # the image the model saw, judgment map, explanation map
+        assert 0.0 <= record["heatmap_share"] <= 1.0  # how much of the decision's evidence the map shows

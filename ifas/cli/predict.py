@@ -9,7 +9,9 @@ video files; other files are logged and left out. A video is judged as `ifas.eva
 sampled by ``--frames``, each cropped to its face, P(live) averaged over the frames with a face.
 
 With ``--heatmap DIR`` each scored image also gets a PNG in DIR (the face crop, its judgment heat map and its
-explanation heat map side by side, `heatmap_ifas.overlay_panel`), named in its line as ``heatmap``.
+explanation heat map side by side, `heatmap_ifas.overlay_panel`), named in its line as ``heatmap``, with
+``heatmap_share``: how much of the decision's evidence the map shows (`heatmap_ifas.evidence_share`; near 0, the
+decision came through the GAC's global tokens and the map is noise).
 
 With ``--out`` the lines are appended to ``<out>.part-<rank>`` as inputs finish and to ``--out`` at the end (or when
 the run is interrupted), and a re-run with the same ``--out`` skips the inputs already written there or in a part
@@ -184,6 +186,7 @@ def _image_records(model, processor, paths: list[Path], explain: bool, max_new_t
             } | ({"explanation": answer["explanation"]} if explain else {})
             if heatmap_dir:
                 records[path]["heatmap"] = _write_heatmap(face.image, answer, path, heatmap_dir)
+                records[path]["heatmap_share"] = answer["heatmap_share"]
     return [records[path] for path in paths]
 
 
