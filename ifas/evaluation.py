@@ -350,6 +350,9 @@ def _with_localisation(answer: dict, record: Mapping, frame_index: int, cue_mask
     if record["label"] != LABEL_LIVE and named:
         union = np.logical_or.reduce([masks[cue] for cue in named])
         answer["localisation"] = localisation(maps, union, answer["heatmap_box"], rng)
+        for name, key in (("judgment", "heatmap_share"), ("explanation", "explanation_heatmap_share")):
+            if key in answer:
+                answer["localisation"][name]["share"] = answer[key]
     return answer
 
 

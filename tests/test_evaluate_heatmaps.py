@@ -9,6 +9,8 @@ from PIL import Image
 
 from datasets_scripts.synthfas import build_synthfas
 from ifas.evaluation import _with_localisation, main
+from ifas.fas_metrics.localisation import aggregate
+from ifas.reporting.heatmaps import localisation_markdown
 
 
 def test_cli_writes_overlay_grids_and_localisation(tiny_checkpoint, tmp_path):
@@ -45,3 +47,9 @@ def test_an_answer_naming_glare_is_scored_against_the_glare_mask():
     live = _with_localisation(answer, {**record, "label": 0}, 1, masks, np.random.default_rng(0))
     other_frame = _with_localisation(answer, record, 0, masks, np.random.default_rng(0))
     assert "localisation" not in live and "localisation" not in other_frame
+    shared = _with_localisation({**answer, "heatmap_share": 1e-9, "explanation_heatmap_share": 0.4}, record, 1, masks,
+                                np.random.default_rng(0))
+    assert shared["localisation"]["judgment"] == {"hit": True, "mass": 1.0, "share": 1e-9}
+    lines = localisation_markdown({"synth_d": aggregate([{"family": "replay",
+                                                           "localisation": shared["localisation"]}])})
+    assert lines[-1].endswith("synth_d: judgment map 1e-09, explanation map 0.4.")

@@ -71,3 +71,13 @@ def test_aggregate_per_family_and_overall():
     assert result["print"] == {"n": 2, "judgment": {"pointing": 0.5, "mass": pytest.approx(0.3)},
                                "centre": {"pointing": 0.0, "mass": pytest.approx(0.1)}}
     assert result["all"]["n"] == 3 and result["all"]["judgment"]["pointing"] == pytest.approx(2 / 3)
+
+
+def test_aggregate_takes_the_median_evidence_share_where_every_map_has_one():
+    def sample(share):
+        entry = {"hit": True, "mass": 0.5} | ({} if share is None else {"share": share})
+        return {"family": "print", "localisation": {"judgment": entry, "centre": {"hit": False, "mass": 0.1}}}
+
+    result = aggregate([sample(1e-9), sample(0.5), sample(0.2)])
+    assert result["all"]["judgment"]["share"] == 0.2 and "share" not in result["all"]["centre"]
+    assert "share" not in aggregate([sample(0.3), sample(None)])["all"]["judgment"]

@@ -86,9 +86,11 @@ def localisation(maps: Mapping[str, np.ndarray], mask: np.ndarray, box, rng: np.
 
 
 def aggregate(samples: Iterable[Mapping]) -> dict:
-    """Per family and ``all``: n, and per map the pointing-game rate and mean mass share.
+    """Per family and ``all``: n, and per map the pointing-game rate and mean mass share, and the median evidence
+    ``share`` (`heatmap_ifas.evidence_share`) where every sample's map has one.
 
-    Each sample has ``family`` and ``localisation`` (`localisation`'s output)."""
+    Each sample has ``family`` and ``localisation`` (`localisation`'s output, a map's entry optionally with its
+    ``share``)."""
     groups: dict[str, list[Mapping]] = {}
     for sample in samples:
         groups.setdefault(sample["family"], []).append(sample["localisation"])
@@ -99,6 +101,8 @@ def aggregate(samples: Iterable[Mapping]) -> dict:
         out[family] = {"n": len(items)} | {
             name: {"pointing": float(np.mean([item[name]["hit"] for item in items])),
                    "mass": float(np.mean([item[name]["mass"] for item in items]))}
+            | ({"share": float(np.median([item[name]["share"] for item in items]))}
+               if all("share" in item[name] for item in items) else {})
             for name in names
         }
     return out

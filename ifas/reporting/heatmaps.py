@@ -77,8 +77,17 @@ def localisation_markdown(by_target: Mapping[str, Mapping]) -> list[str]:
         "| Target | Family | n | " + " | ".join(f"{m} pointing | {m} mass" for m in maps) + " |",
         "|---|---|---|" + "---|" * (2 * len(maps)),
     ]
+    shares = []
     for target, families in by_target.items():
         for family, rates in families.items():
             cells = [f"{100 * rates[m]['pointing']:.0f} | {100 * rates[m]['mass']:.0f}" for m in maps]
             lines.append(f"| {target} | {family} | {rates['n']} | " + " | ".join(cells) + " |")
+        every = families.get("all", {})
+        if all("share" in every.get(m, {}) for m in ("judgment", "explanation")):
+            shares.append(f"{target}: judgment map {every['judgment']['share']:.2g}, explanation map "
+                          f"{every['explanation']['share']:.2g}")
+    if shares:
+        lines += ["", "Evidence the maps show (median `heatmap_share`: the share of the answer's first-order evidence "
+                  "that passes through the patch features; near 0, the answer came through the GAC's global tokens "
+                  "and the maps are noise): " + "; ".join(shares) + "."]
     return lines
