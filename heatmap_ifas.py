@@ -1,20 +1,25 @@
 """Heat maps for I-FAS answers: where in the face crop the evidence for the judgment and for the named cues lies.
 
-Method: gradient x input on the patch features (the vision tower's output at `vision_feature_layer`, which feed
-both the projector and the GAC's cross-attention). The frozen tower's outputs are `judge`'s own (it runs once per
-image); one forward of the LLM over the prompt, the decided judgment word and the generated explanation up to its
-last cue token, then one batched backward pass (two gradients) that stops at the patch features:
+Method: gradient x (input - baseline) on the patch features (the vision tower's output at `vision_feature_layer`,
+which feed both the projector and the GAC's cross-attention), the baseline being the image's mean patch feature:
+a patch's attribution is the first-order change of the answer if that patch looked like the average patch. Plain
+gradient x input would be blind here: the GAC normalises each patch feature (a per-token LayerNorm) before its
+cross-attention, which makes the answer invariant to scaling a patch, so gradient x input is zero for every patch
+of a `gac_mode="replace"` model. The frozen tower's outputs are `judge`'s own (it runs once per image); one forward
+of the LLM over the prompt, the decided judgment word and the generated explanation up to its last cue token, then
+one batched backward pass (two gradients) that stops at the vision features:
 
 * ``heatmap``: from the Yes/No logit margin at the answer position, the quantity that decides the judgment, signed
   towards the answer given (logit(No) - logit(Yes) for a "No");
 * ``explanation_heatmap``: from the summed log-probabilities of the explanation tokens that name a cue
   (`CUE_TERMS`; every explanation token when none does).
 
-Per patch, the attribution is sum over channels of gradient x feature; its positive part (evidence for the answer)
-is scaled to a maximum of 1 (all zeros when no patch speaks for it). The map is a (rows, cols) grid over the image
-the model saw: `crop_box` gives that square in the input's pixels (the face crop around ``face_box``, or the whole
-image), `overlay` draws a map over it. The global tokens the GAC reads (CLS per tapped layer) are held fixed: the
-map covers what reaches the answer through the patch features.
+Per patch, the attribution is summed over channels; its positive part (evidence for the answer) is scaled to a
+maximum of 1 (all zeros when no patch speaks for it). The map is a (rows, cols) grid over the image the model saw:
+`crop_box` gives that square in the input's pixels (the face crop around ``face_box``, or the whole image),
+`overlay` draws a map over it. The global tokens the GAC reads (CLS per tapped layer) have no place in the image;
+``heatmap_share`` says how much of the answer's first-order evidence the map shows against them (`evidence_share`;
+their baseline is the GAC's calibration mean per layer, ``gac.global_shift``).
 
 Shipped with the model as remote code (a relative import of `modeling_ifas.py`).
 
@@ -127,9 +132,13 @@ def answer_heatmaps(model, processor, inputs, is_live: torch.Tensor, new_tokens:
         wrt = [patch_features] + ([global_tokens] if global_tokens is not None else [])
         grads = torch.autograd.grad(objectives, wrt, is_grads_batched=True,
                                     grad_outputs=torch.eye(2, device=objectives.device))
-    # per token and objective (judgment, explanation): gradient x input summed over channels
-    patches = (grads[0].float() * patch_features.detach().float()).sum(-1)
-    globals_ = (grads[1].float() * global_tokens.detach().float()).sum(-1) if global_tokens is not None else None
+    # per token and objective (judgment, explanation): gradient x (input - baseline) summed over channels
+    features = patch_features.detach().float()
+    patches = (grads[0].float() * (features - features.mean(1, keepdim=True))).sum(-1)
+    globals_ = None
+    if global_tokens is not None:
+        shift = model.model.gac.global_shift.detach().float()
+        globals_ = (grads[1].float() * (global_tokens.detach().float() - shift)).sum(-1)
     shares = evidence_share(patches, globals_)
     judgment_map, cue_map = _normalised(_grid(patches[0])), _normalised(_grid(patches[1]))
     return [
@@ -140,9 +149,10 @@ def answer_heatmaps(model, processor, inputs, is_live: torch.Tensor, new_tokens:
 
 
 def evidence_share(patches: torch.Tensor, global_tokens: torch.Tensor | None) -> torch.Tensor:
-    """The patch features' share of an objective's first-order evidence: sum |gradient x input| over the patches
-    over the same sum over the patches and the GAC's global tokens (inputs `(..., tokens)`; 1 without GAC, 0 when
-    nothing moves the objective). Near 0, the answer came through the global tokens and the map shows noise.
+    """The patch features' share of an objective's first-order evidence: sum |attribution| over the patches over
+    the same sum over the patches and the GAC's global tokens (inputs `(..., tokens)`, attributions against each
+    kind's baseline; 1 without GAC, 0 when nothing moves the objective). Near 0, the answer came through the global
+    tokens and the map has little to show.
 
     >>> evidence_share(torch.tensor([[0.5, -0.5]]), torch.tensor([[3.0]]))
     tensor([0.2500])

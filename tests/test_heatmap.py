@@ -1,5 +1,5 @@
-"""Heat maps (`judge(heatmap=True)`, `heatmap_ifas`): gradient x input on the patch features against finite
-differences, a model that reads one known patch by construction, cue-word tokens, and the box mapping of a face
+"""Heat maps (`judge(heatmap=True)`, `heatmap_ifas`): gradient x (input - baseline) on the patch features against
+finite differences, a model that reads one known patch by construction, cue-word tokens, and the box mapping of a face
 off-centre in a non-square image."""
 
 import copy
@@ -38,11 +38,9 @@ def test_judgment_map_is_gradient_times_input_of_the_margin_by_finite_difference
     with torch.no_grad():
         _, features = model.model.encode_images(inputs["pixel_values"].double())
     side, eps = 4, 1e-2
-    # d/dt margin(patch p scaled by t) at t = 1 is gradient . input of patch p: central differences, all at once
-    scaled = features.repeat(2 * side * side, 1, 1)
-    for patch in range(side * side):
-        scaled[2 * patch, patch] *= 1 + eps
-        scaled[2 * patch + 1, patch] *= 1 - eps
+    # d/dt margin(patch p = mean patch + t (patch p - mean patch)) at t = 1 is gradient . (input - baseline) of
+    # patch p: central differences, all at once
+    scaled = _scaled(features, eps, features.mean(1, keepdim=True))
     margins = _hand_margins(model, processor, image, scaled, answer["is_live"])
     expected = np.clip((margins[0::2] - margins[1::2]) / (2 * eps), 0, None).reshape(side, side)
     assert expected.max() > 0
@@ -70,7 +68,8 @@ def test_a_model_that_reads_one_patch_gets_its_maximum_there():
     heatmap = answer["heatmap"]
     assert heatmap.shape == (4, 4)
     assert np.unravel_index(heatmap.argmax(), heatmap.shape) == target and heatmap[target] == 1.0
-    assert np.delete(heatmap.ravel(), target[0] * 4 + target[1]).max() < 1e-6
+    # every other patch differs from the mean patch by 6 / 16 on the read channel, the target by 6 - 6 / 16
+    assert np.delete(heatmap.ravel(), target[0] * 4 + target[1]).max() < 0.25
     assert answer["heatmap_share"] == 1.0  # no GAC: every bit of evidence comes through the patches
 
 
@@ -133,24 +132,28 @@ def _hand_objectives(model, sequence, prompt_length: int, features, global_token
     return (margin if live else -margin).numpy(), cue.numpy()
 
 
-def _scaled(tokens: torch.Tensor, eps: float) -> torch.Tensor:
-    """(1, T, D) -> (2T, T, D): row 2t has token t scaled by 1 + eps, row 2t + 1 by 1 - eps."""
+def _scaled(tokens: torch.Tensor, eps: float, baseline: torch.Tensor) -> torch.Tensor:
+    """(1, T, D) -> (2T, T, D): row 2t has token t moved to baseline + (1 + eps) (token - baseline), row 2t + 1 to
+    baseline + (1 - eps) (token - baseline); `baseline` broadcasts against `tokens`."""
+    offsets = (tokens - baseline).expand_as(tokens)[0]
     rows = tokens.repeat(2 * tokens.shape[1], 1, 1)
     for token in range(tokens.shape[1]):
-        rows[2 * token, token] *= 1 + eps
-        rows[2 * token + 1, token] *= 1 - eps
+        rows[2 * token, token] += eps * offsets[token]
+        rows[2 * token + 1, token] -= eps * offsets[token]
     return rows
 
 
 def test_both_maps_of_a_batch_are_gradient_times_input_by_finite_differences():
     """Two images, explanations of different lengths (one padded after its end of turn, one naming cues): each row's
     maps against central differences of its own margin and of its cue words' log-probability, per patch (d/dt of
-    the objective with the patch scaled by t, at t = 1), and each map's evidence share against the same differences
-    per global token."""
+    the objective with the patch at mean patch + t (patch - mean patch), at t = 1), and each map's evidence share
+    against the same differences per global token (around the GAC's per-layer calibration mean)."""
     from heatmap_ifas import answer_heatmaps
 
     model, processor = tiny_ifas("clip", seed=4)
     model = model.double()
+    with torch.no_grad():  # a calibrated GAC: the global tokens' baseline is its per-layer mean
+        model.model.gac.global_shift.normal_(generator=torch.Generator().manual_seed(0))
     tokenizer = processor.tokenizer
     images = [random_image(7, (16, 16)), random_image(8, (16, 16))]
     texts = ["Screen replay: glare and a bezel.", "Live face."]
@@ -173,9 +176,10 @@ def test_both_maps_of_a_batch_are_gradient_times_input_by_finite_differences():
         live = bool(is_live[row])
         sequence = torch.cat([inputs["input_ids"][row : row + 1],
                               torch.tensor([[live_id if live else spoof_id, *ids]])], dim=1)
-        by_patch = _hand_objectives(model, sequence, prompt_length, _scaled(features, eps), global_tokens, live, marks)
-        by_global = _hand_objectives(model, sequence, prompt_length, features, _scaled(global_tokens, eps), live,
-                                     marks)
+        by_patch = _hand_objectives(model, sequence, prompt_length, _scaled(features, eps, features.mean(1)),
+                                    global_tokens, live, marks)
+        by_global = _hand_objectives(model, sequence, prompt_length, features,
+                                     _scaled(global_tokens, eps, model.model.gac.global_shift), live, marks)
         for index, key in enumerate(("heatmap", "explanation_heatmap")):
             patch = (by_patch[index][0::2] - by_patch[index][1::2]) / (2 * eps)
             global_ = (by_global[index][0::2] - by_global[index][1::2]) / (2 * eps)
