@@ -121,8 +121,11 @@ def tiny_config(tower: str = "dinov2", **overrides) -> IFASConfig:
 
 def tiny_ifas(tower: str = "dinov2", seed: int = 0, **overrides) -> tuple[IFASForConditionalGeneration, IFASProcessor]:
     """A tiny random I-FAS and its processor, built offline in well under a second."""
-    tokenizer = train_tiny_tokenizer()
-    config = tiny_config(tower, **overrides)
+    return tiny_model(tiny_config(tower, **overrides), train_tiny_tokenizer(), seed)
+
+
+def tiny_model(config: IFASConfig, tokenizer, seed: int = 0) -> tuple[IFASForConditionalGeneration, IFASProcessor]:
+    """A random I-FAS of `config` (its vocabulary sized to `tokenizer`) and its processor, in eval mode."""
     config.text_config.vocab_size = len(tokenizer)
     processor = build_processor(config, tokenizer)
     torch.manual_seed(seed)

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from configuration_ifas import IFASConfig
-from ifas.model_builders import build_processor, save_checkpoint, sync_generation_config, tiny_config, train_tiny_tokenizer
+from ifas.model_builders import save_checkpoint, tiny_config, tiny_model, train_tiny_tokenizer
 from ifas.train.vision_cache import VisionFeatureCache
 from modeling_ifas import IFASForConditionalGeneration
 from processing_ifas import IFASProcessor
@@ -31,17 +31,10 @@ def tokenizer():
 
 
 def build(seed=0, **overrides):
-    tokenizer_ = tokenizer()
-    settings = {"gac_mode": "replace", **overrides}
-    config = tiny_config("dinov2", **settings)
+    config = tiny_config("dinov2", **{"gac_mode": "replace", **overrides})
     config.vision_config.num_hidden_layers = LAYERS
     config = IFASConfig(**config.to_dict())  # rebuilt so that every derived count sees the four layers
-    config.text_config.vocab_size = len(tokenizer_)
-    processor = build_processor(config, tokenizer_)
-    torch.manual_seed(seed)
-    model = IFASForConditionalGeneration(config)
-    sync_generation_config(model, processor)
-    return model.eval(), processor
+    return tiny_model(config, tokenizer(), seed)
 
 
 @pytest.mark.parametrize("name", VARIANTS)
