@@ -122,7 +122,8 @@ def median_range(values) -> str:
     return f"{statistics.median(values):.2f} ({min(values):.2f}-{max(values):.2f})"
 
 
-def markdown(results: list[dict], whole_before: dict, command: str, per_domain: int) -> str:
+def markdown(results: list[dict], whole_before: dict, command: str, per_domain: int, *, augment: int,
+             warm_start_steps: int, max_steps: int) -> str:
     lines = [
         f"`{command}` on {machine_line()}. The new camera: SynthFAS `synth_webcam` ({per_domain} captures, one per "
         "video), a grey low-light noisy webcam with two printers and two screens no demo domain has.",
@@ -130,8 +131,8 @@ def markdown(results: list[dict], whole_before: dict, command: str, per_domain: 
         f"Demo checkpoint on every capture of the new camera, before adaptation: AUC {100 * whole_before['auc']:.2f}, "
         f"HTER {100 * whole_before['hter']:.2f} % (at its calibrated threshold).",
         "",
-        "Per size: `ifas adapt` on n live + n spoof captures (a 100-step connector warm start on them, then L-LM with "
-        "LoRA r 8, at most 60 steps of batch 4), checked "
+        f"Per size: `ifas adapt` on n live + n spoof captures and {augment} variations of each (a {warm_start_steps}-step "
+        f"connector warm start on them, then L-LM with LoRA r 8, at most {max_steps} steps of batch 4), checked "
         "on all other captures of the camera; the baseline is a logistic regression on the frozen tower's per-layer "
         "global tokens fitted on the same captures. Median (range) over seeds, in %; minutes per adaptation run.",
         "",
@@ -159,7 +160,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--out", default=str(ROOT / "outputs/bench_adapt"))
     parser.add_argument("--learning_rate", type=float, default=1e-3)
     parser.add_argument("--max_minutes", type=float, default=10.0, help="each adaptation run's time budget")
-    parser.add_argument("--warm_start_steps", type=int, default=100)
+    parser.add_argument("--warm_start_steps", type=int, default=300)
+    parser.add_argument("--augment", type=int, default=8, help="variations of each capture (ifas adapt --augment)")
     parser.add_argument("--max_steps", type=int, default=60, help="each adaptation run's L-LM step limit")
     parser.add_argument("--no-write", dest="write", action="store_false")
     args = parser.parse_args(argv)
@@ -177,11 +179,13 @@ def main(argv: list[str] | None = None) -> list[dict]:
         for seed in [int(v) for v in args.seeds.split(",")]:
             result = run(args.checkpoint, rows, n, seed, out / f"n{n}_seed{seed}", cache, model, processor,
                          learning_rate=args.learning_rate, warm_start_steps=args.warm_start_steps,
-                         max_minutes=args.max_minutes, max_steps=args.max_steps)
+                         max_minutes=args.max_minutes, max_steps=args.max_steps,
+                         augment=args.augment)
             print(json.dumps({k: result[k] for k in ("n", "seed", "minutes", "before", "after", "baseline")}))
             results.append(result)
     command = "bench/bench_adapt.py " + " ".join(argv if argv is not None else sys.argv[1:])
-    body = markdown(results, whole, command.strip(), args.per_domain)
+    body = markdown(results, whole, command.strip(), args.per_domain, augment=args.augment,
+                    warm_start_steps=args.warm_start_steps, max_steps=args.max_steps)
     print(body)
     if args.write:
         write_section(section("Adaptation to a new camera (`ifas adapt`)", body))

@@ -36,8 +36,10 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--min_images_per_class", type=int, default=8,
                         help="refuse with fewer usable adaptation captures per class (default 8)")
     parser.add_argument("--explain", type=int, default=4, help="check captures answered in the report")
-    parser.add_argument("--warm_start_steps", type=int, default=100,
-                        help="connector warm-start steps on the captures before LoRA (default 100; 0 = off)")
+    parser.add_argument("--warm_start_steps", type=int, default=300,
+                        help="connector warm-start steps on the captures before LoRA (default 300; 0 = off)")
+    parser.add_argument("--augment", type=int, default=8,
+                        help="variations (framing, exposure, JPEG) of each capture trained on beside it (default 8)")
     parser.add_argument("--crops", action="store_true",
                         help="the captures are face crops already: no face detection")
     parser.add_argument("--seed", type=int, default=0)
@@ -65,7 +67,7 @@ def main(argv: list[str] | None = None) -> None:
                    batch_size=args.batch_size, learning_rate=args.learning_rate,
                    min_images_per_class=args.min_images_per_class, explain=args.explain, seed=args.seed,
                    device=args.device, crop_faces=not args.crops,
-                   warm_start_steps=args.warm_start_steps)
+                   warm_start_steps=args.warm_start_steps, augment=args.augment)
     before, after = report["before"], report["after"]
     print(f"check part AUC {before['auc']:.4f} -> {after['auc']:.4f}, HTER {100 * before['hter']:.2f}% -> "
           f"{100 * after['hter']:.2f}%; threshold {report['threshold']:.6g}; report: {args.out}/adapt_report.md")

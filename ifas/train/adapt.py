@@ -5,7 +5,8 @@ The captures are cropped with the checkpoint's own face rule, split into an adap
 sub-folders held out; or a check set given explicitly), and the model is fine-tuned on the adaptation part with the
 package's training path (`train_sft.build_trainer`: a connector warm start on the captures, then the L-LM loss with
 LoRA on the LLM and the connector at a low rate, the frozen tower's features cached) and concise per-family captions,
-so it still answers and explains. The threshold is set from the adaptation part only (`ifas.fas_metrics.choose_threshold`
+so it still answers and explains. Each adaptation capture is trained on together with 8 variations of itself
+(`ifas.train.augment`: framing, exposure, JPEG), so that 20 captures teach the camera rather than those 20 images. The threshold is set from the adaptation part only (`ifas.fas_metrics.choose_threshold`
 on its scores after training); the check part never trains and never sets the threshold. The result is a complete
 checkpoint (AutoModel, pipeline, `ifas predict`) with `adapt_report.md`, `adapt_report.json`, `adapt_split.json`
 and histograms beside it.
@@ -34,6 +35,7 @@ from datasets_scripts.contract import FEATURES, LABEL_LIVE, LABEL_SPOOF
 from ifas.evaluation import calibrate_checkpoint
 from ifas.fas_metrics import choose_threshold, compute_fas_metrics
 from ifas.train.adapt_data import collect_captures, crop_captures, split_captures
+from ifas.train.augment import augmented_copies
 from ifas.train.vision_cache import VisionFeatureCache
 from modeling_ifas import IFASForConditionalGeneration, p_live_from_margin
 from processing_ifas import IFASProcessor
@@ -122,7 +124,8 @@ def adapt(
     seed: int = 0,
     device: str = "cpu",
     crop_faces: bool = True,
-    warm_start_steps: int = 100,
+    warm_start_steps: int = 300,
+    augment: int = 8,
     vision_cache: VisionFeatureCache | None = None,
 ) -> dict:
     """Adapt `checkpoint` to the user's captures; write the adapted checkpoint and its report into `out` (a new or
@@ -130,7 +133,8 @@ def adapt(
     `check_live`/`check_spoof` give the check part explicitly (then nothing is held out of `live`/`spoof`).
     `crop_faces=False`: the captures are face crops already. `warm_start_steps`: first train the connector with a
     temporary live/attack-type probe on the adaptation captures (`train_sft --warm_start_connector_steps`, seconds;
-    0 = off). `vision_cache`: a `VisionFeatureCache` of the same frozen tower to share between runs. Returns the
+    0 = off). `augment`: variations of each adaptation capture trained on beside it (`ifas.train.augment`; 0 = off;
+    the threshold still comes from the captures themselves). `vision_cache`: a `VisionFeatureCache` of the same frozen tower to share between runs. Returns the
     report (also `out/adapt_report.json`)."""
     started = time.time()
     import train_sft
@@ -169,7 +173,8 @@ def adapt(
     budget = TimeBudget(started + TRAINING_SHARE_OF_BUDGET * max_minutes * 60)
     with tempfile.TemporaryDirectory(prefix="ifas-adapt-") as work:
         del model
-        DatasetDict({"train": _rows_dataset(train_rows)}).save_to_disk(f"{work}/data")
+        training_rows = train_rows + augmented_copies(train_rows, augment, seed)
+        DatasetDict({"train": _rows_dataset(training_rows)}).save_to_disk(f"{work}/data")
         parser = train_sft.TrlParser((train_sft.IFASScriptArguments, train_sft.IFASSFTConfig, train_sft.ModelConfig))
         arguments = parser.parse_args_and_config(args=training_arguments(
             checkpoint, f"{work}/data", str(out), max_steps=max_steps, batch_size=batch_size,
@@ -205,7 +210,7 @@ def adapt(
         },
         "unusable": train_problems + check_problems,
         "training": {"steps": steps, "max_steps": max_steps, "stopped_by_time_budget": budget.stopped_early,
-                     "warm_start_connector_steps": warm_start_steps,
+                     "warm_start_connector_steps": warm_start_steps, "augment_copies": augment,
                      "batch_size": batch_size, "learning_rate": learning_rate, "lora_r": lora_r},
         "threshold_before": before_threshold, "threshold": threshold,
         "before": before, "after": after,
