@@ -131,8 +131,8 @@ def markdown(results: list[dict], whole_before: dict, command: str, per_domain: 
         f"Demo checkpoint on every capture of the new camera, before adaptation: AUC {100 * whole_before['auc']:.2f}, "
         f"HTER {100 * whole_before['hter']:.2f} % (at its calibrated threshold).",
         "",
-        f"Per size: `ifas adapt` on n live + n spoof captures and {augment} variations of each (a {warm_start_steps}-step "
-        f"connector warm start on them, then L-LM with LoRA r 8, at most {max_steps} steps of batch 4), checked "
+        f"Per size: `ifas adapt` on n live + n spoof captures and {augment} variations of each "
+        f"(a {warm_start_steps}-step connector warm start on them, then L-LM with LoRA r 8, at most {max_steps} steps of batch 4), checked "
         "on all other captures of the camera; the baseline is a logistic regression on the frozen tower's per-layer "
         "global tokens fitted on the same captures. Median (range) over seeds, in %; minutes per adaptation run.",
         "",

@@ -5,9 +5,10 @@ The captures are cropped with the checkpoint's own face rule, split into an adap
 sub-folders held out; or a check set given explicitly), and the model is fine-tuned on the adaptation part with the
 package's training path (`train_sft.build_trainer`: a connector warm start on the captures, then the L-LM loss with
 LoRA on the LLM and the connector at a low rate, the frozen tower's features cached) and concise per-family captions,
-so it still answers and explains. Each adaptation capture is trained on together with 8 variations of itself
-(`ifas.train.augment`: framing, exposure, JPEG), so that 20 captures teach the camera rather than those 20 images. The threshold is set from the adaptation part only (`ifas.fas_metrics.choose_threshold`
-on its scores after training); the check part never trains and never sets the threshold. The result is a complete
+so it still answers and explains. Each adaptation capture is trained on together with `augment` (8) variations of
+itself (`ifas.train.augment`: framing, exposure, JPEG), so that 20 captures teach the camera rather than those 20
+images. The threshold is set from the adaptation part only (`ifas.fas_metrics.choose_threshold` on its scores after
+training); the check part never trains and never sets the threshold. The result is a complete
 checkpoint (AutoModel, pipeline, `ifas predict`) with `adapt_report.md`, `adapt_report.json`, `adapt_split.json`
 and histograms beside it.
 
@@ -134,8 +135,8 @@ def adapt(
     `crop_faces=False`: the captures are face crops already. `warm_start_steps`: first train the connector with a
     temporary live/attack-type probe on the adaptation captures (`train_sft --warm_start_connector_steps`, seconds;
     0 = off). `augment`: variations of each adaptation capture trained on beside it (`ifas.train.augment`; 0 = off;
-    the threshold still comes from the captures themselves). `vision_cache`: a `VisionFeatureCache` of the same frozen tower to share between runs. Returns the
-    report (also `out/adapt_report.json`)."""
+    the threshold still comes from the captures themselves). `vision_cache`: a `VisionFeatureCache` of the same
+    frozen tower to share between runs. Returns the report (also `out/adapt_report.json`)."""
     started = time.time()
     import train_sft
 
