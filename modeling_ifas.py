@@ -172,6 +172,8 @@ class ContradictionBanLogitsProcessor(LogitsProcessor):
         self.banned, self.judgment_position, self.lead_tokens = banned, judgment_position, lead_tokens
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        if input_ids.shape[1] <= self.judgment_position:  # the judgment itself is being generated
+            return scores
         scores = scores.clone()
         for row, decision in enumerate(input_ids[:, self.judgment_position].tolist()):
             explanation = input_ids[row, self.judgment_position + 1 :].tolist()
@@ -411,8 +413,11 @@ class IFASForConditionalGeneration(IFASPreTrainedModel, GenerationMixin):
         """`GenerationMixin.generate`, plus: once `config.threshold` is calibrated, a generated Yes/No judgment
         follows the threshold (so `pipeline("image-text-to-text")` decides like `judge`). `judgment_decided=True`
         (used by `judge`, whose prompt already ends with the decided word) leaves the continuation untouched.
+        `contradiction_bans` (`contradiction_bans(processor)`; `judge` and the package's pipeline pass it): the
+        explanation after a judgment word may not write what contradicts it (`ContradictionBanLogitsProcessor`).
         A prompt that with `max_new_tokens` exceeds the language model's context is refused, as in `judge`."""
         judgment_decided = kwargs.pop("judgment_decided", False)
+        bans = kwargs.pop("contradiction_bans", None)
         input_ids = kwargs.get("input_ids", args[0] if args else None)
         pixels = kwargs.get("pixel_values")
         self._require_image(input_ids, pixels if pixels is not None else kwargs.get("vision_patch_features"),
@@ -428,7 +433,30 @@ class IFASForConditionalGeneration(IFASPreTrainedModel, GenerationMixin):
             processors.append(JudgmentThresholdLogitsProcessor(live_id, spoof_id, float(self.config.threshold),
                                                                input_ids.shape[1]))
             kwargs["logits_processor"] = processors
+        if bans and input_ids is not None:
+            judgment_position = input_ids.shape[1] - 1 if judgment_decided else input_ids.shape[1]
+            processors = LogitsProcessorList(kwargs.pop("logits_processor", None) or [])
+            processors.append(ContradictionBanLogitsProcessor(bans, judgment_position))
+            kwargs["logits_processor"] = processors
         return super().generate(*args, **kwargs)
+
+    def contradiction_bans(self, processor) -> dict[int, list[list[int]]]:
+        """Per judgment token id, the token sequences an explanation after it may not write: the other side's
+        `config.contradicting_phrases` (`processor.phrase_token_ids`) and the other judgment word (no "No. Yes.").
+
+        >>> bans = model.contradiction_bans(processor)  # doctest: +SKIP
+        >>> sorted(bans) == sorted(model.judgment_token_ids())  # doctest: +SKIP
+        True
+        """
+        live_id, spoof_id = self.judgment_token_ids()
+        live_word, spoof_word = self.config.judgment_words
+        phrases = self.config.contradicting_phrases
+
+        def word_ids(word: str) -> list[list[int]]:
+            return [processor.tokenizer(text, add_special_tokens=False)["input_ids"] for text in (word, " " + word)]
+
+        return {live_id: processor.phrase_token_ids(phrases["live"]) + word_ids(spoof_word),
+                spoof_id: processor.phrase_token_ids(phrases["spoof"]) + word_ids(live_word)}
 
     def _require_image(self, input_ids, pixel_values, inputs_embeds=None) -> None:
         """Refuse to answer without an image (`pixel_values`, or precomputed vision features in their place): I-FAS
@@ -577,23 +605,13 @@ class IFASForConditionalGeneration(IFASPreTrainedModel, GenerationMixin):
         p_live = p_live_from_margin(margin)
         is_live = p_live >= threshold
         judgment_ids = torch.where(is_live, live_id, spoof_id).to(inputs["input_ids"].dtype).unsqueeze(1)
-        if consistent:
-            phrases = self.config.contradicting_phrases
-
-            def word_ids(word: str) -> list[list[int]]:  # the other judgment word as written: no "No. Yes. ..."
-                return [processor.tokenizer(text, add_special_tokens=False)["input_ids"] for text in (word, " " + word)]
-
-            banned = {live_id: processor.phrase_token_ids(phrases["live"]) + word_ids(spoof_word),
-                      spoof_id: processor.phrase_token_ids(phrases["spoof"]) + word_ids(live_word)}
-            processors = LogitsProcessorList(generate_kwargs.pop("logits_processor", None) or [])
-            processors.append(ContradictionBanLogitsProcessor(banned, inputs["input_ids"].shape[1]))
-            generate_kwargs["logits_processor"] = processors
         generated = self.generate(
             input_ids=torch.cat([inputs["input_ids"], judgment_ids], dim=1),
             attention_mask=torch.cat([inputs["attention_mask"], torch.ones_like(judgment_ids)], dim=1),
             max_new_tokens=max_new_tokens,
             do_sample=False,
             judgment_decided=True,
+            contradiction_bans=self.contradiction_bans(processor) if consistent else None,
             **vision,
             **generate_kwargs,
         )

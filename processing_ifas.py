@@ -275,7 +275,15 @@ class IFASImageTextToTextPipeline(ImageTextToTextPipeline):
     with `timeout=` seconds) instead of transformers' plain Pillow loader, which decodes corrupt JPEG scans and
     fetches URLs without a time limit; `timeout=` also reaches the image blocks of a chat. A pipeline built from
     objects gets it with `pipeline(..., model=model, processor=processor, pipeline_class=IFASImageTextToTextPipeline)`.
+    An explanation that follows a generated Yes/No never writes what contradicts it, as in `judge`
+    (`IFASForConditionalGeneration.contradiction_bans`).
     """
+
+    def _forward(self, model_inputs, generate_kwargs=None):
+        generate_kwargs = dict(generate_kwargs or {})
+        if hasattr(self.model, "contradiction_bans") and self.model.config.judgment_token_ids:
+            generate_kwargs.setdefault("contradiction_bans", self.model.contradiction_bans(self.processor))
+        return super()._forward(model_inputs, generate_kwargs)
 
     def preprocess(self, inputs=None, timeout=None, continue_final_message=None, **processing_kwargs):
         if isinstance(inputs, dict) and inputs.get("images") is not None:

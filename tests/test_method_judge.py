@@ -171,3 +171,52 @@ def test_judge_never_writes_a_phrase_that_contradicts_its_judgment(model_and_pro
         assert not written & {word.lower() for word in words[side]}, (before, after)
         if re.search(r"[A-Za-z]", before["explanation"]):
             assert after["explanation"] != before["explanation"]
+
+
+class FirstToken:
+    """A logits processor that makes `token_id` the first generated token (the judgment the test wants)."""
+
+    def __init__(self, token_id: int, prompt_length: int):
+        self.token_id, self.prompt_length = token_id, prompt_length
+
+    def __call__(self, input_ids, scores):
+        if input_ids.shape[1] == self.prompt_length:
+            forced = torch.full_like(scores, float("-inf"))
+            forced[:, self.token_id] = 0.0
+            return forced
+        return scores
+
+
+def test_pipeline_never_writes_a_phrase_that_contradicts_a_generated_judgment(model_and_processor, images):
+    """The package's pipeline: after a generated "Yes" or "No", the explanation never writes the phrases banned for
+    that side; the same words written freely (nothing banned) come first, so the ban had something to remove."""
+    from transformers import LogitsProcessorList, pipeline
+
+    from processing_ifas import IFASImageTextToTextPipeline
+
+    model, processor = model_and_processor
+    pipe = pipeline("image-text-to-text", model=model, processor=processor, pipeline_class=IFASImageTextToTextPipeline)
+    prompt = "<image>" + QUESTION
+    prompt_length = len(processor(images=images[0], text=prompt)["input_ids"][0])
+
+    def answers(token_id: int) -> list[str]:
+        forced = LogitsProcessorList([FirstToken(token_id, prompt_length)])
+        return [pipe(images=image, text=prompt, max_new_tokens=6, return_full_text=False,
+                     generate_kwargs={"logits_processor": forced})[0]["generated_text"] for image in images]
+
+    saved = model.config.contradicting_phrases
+    try:
+        for side, word, token_id in zip(("live", "spoof"), model.config.judgment_words, model.judgment_token_ids()):
+            model.config.contradicting_phrases = {"live": ["unused"], "spoof": ["unused"]}
+            free = answers(token_id)
+            written = {w for text in free for w in re.findall(r"[A-Za-z]+", text[len(word):])}
+            assert all(text.startswith(word) for text in free) and written, free
+            model.config.contradicting_phrases = {**model.config.contradicting_phrases, side: sorted(written)}
+            steered = answers(token_id)
+            for before, after in zip(free, steered):
+                assert after.startswith(word)
+                assert not {w.lower() for w in re.findall(r"[A-Za-z]+", after[len(word):])} & {
+                    w.lower() for w in written}, (before, after)
+            assert steered != free
+    finally:
+        model.config.contradicting_phrases = saved
