@@ -426,18 +426,17 @@ class IFASForConditionalGeneration(IFASPreTrainedModel, GenerationMixin):
             length, new = input_ids.shape[1], int(kwargs.get("max_new_tokens") or 0)
             check_prompt_length(length + new, self._context_limit(),
                                 f"the prompt takes {length} tokens (visual tokens included) and {new} to generate")
+        added = []
         if (self.config.threshold is not None and self.config.judgment_token_ids and input_ids is not None
                 and not judgment_decided):
             live_id, spoof_id = self.judgment_token_ids()
-            processors = LogitsProcessorList(kwargs.pop("logits_processor", None) or [])
-            processors.append(JudgmentThresholdLogitsProcessor(live_id, spoof_id, float(self.config.threshold),
-                                                               input_ids.shape[1]))
-            kwargs["logits_processor"] = processors
+            added.append(JudgmentThresholdLogitsProcessor(live_id, spoof_id, float(self.config.threshold),
+                                                          input_ids.shape[1]))
         if bans and input_ids is not None:
             judgment_position = input_ids.shape[1] - 1 if judgment_decided else input_ids.shape[1]
-            processors = LogitsProcessorList(kwargs.pop("logits_processor", None) or [])
-            processors.append(ContradictionBanLogitsProcessor(bans, judgment_position))
-            kwargs["logits_processor"] = processors
+            added.append(ContradictionBanLogitsProcessor(bans, judgment_position))
+        if added:
+            kwargs["logits_processor"] = LogitsProcessorList([*(kwargs.pop("logits_processor", None) or []), *added])
         return super().generate(*args, **kwargs)
 
     def contradiction_bans(self, processor) -> dict[int, list[list[int]]]:
