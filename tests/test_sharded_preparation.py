@@ -11,7 +11,6 @@ before or around the sharded Trainer.
 
 import json
 import os
-import sys
 from types import SimpleNamespace
 
 import pytest
@@ -27,7 +26,7 @@ from ifas.train.saving import save_full_checkpoint
 from ifas.train.vision_cache import VisionFeatureCache
 from modeling_ifas import IFASForConditionalGeneration
 from processing_ifas import IFASProcessor
-from test_fsdp_save import FSDP2, free_port, shard
+from test_fsdp_save import FSDP2, free_port, leave_worker, shard
 from test_scale_defects import LORA, tied_tiny_ifas
 from tiny_dataset import tiny_contract_dataset
 from train_sft import IFASScriptArguments, apply_lora, freeze, prepare_connector
@@ -105,11 +104,7 @@ def worker(rank: int, world: int, port: int, checkpoint: str, out: str) -> None:
         dist.barrier()
     finally:
         dist.destroy_process_group()
-    # Every result is in a file now. Leave without the interpreter's teardown: there, a gloo thread still joinable
-    # once aborted a rank ("terminate called without an active exception", SIGABRT) after all its work was done.
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(0)
+    leave_worker()
 
 
 @pytest.fixture(scope="module")
