@@ -52,8 +52,8 @@ def test_ifas_adapt_subprocess_writes_a_checkpoint_and_a_report_without_touching
     adaptation, check = set(split["adaptation"]), set(split["check"])
     assert adaptation and check and not adaptation & check
     assert len(adaptation) + len(check) == 24
-    # The connector warm-starts on every adaptation capture and its 8 variations (--augment's default), nothing else.
-    assert f"warm-started the connector on {9 * len(adaptation)} images" in run.stderr
+    # The connector warm-starts on every adaptation capture and its 16 variations (--augment's default), nothing else.
+    assert f"warm-started the connector on {17 * len(adaptation)} images" in run.stderr
     for folder in [*live.iterdir(), *prints.iterdir()]:  # every sub-folder lies wholly on one side
         files = {str(f) for f in folder.iterdir()}
         assert files <= adaptation or files <= check, folder

@@ -36,10 +36,10 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--min_images_per_class", type=int, default=8,
                         help="refuse with fewer usable adaptation captures per class (default 8)")
     parser.add_argument("--explain", type=int, default=4, help="check captures answered in the report")
-    parser.add_argument("--warm_start_steps", type=int, default=300,
-                        help="connector warm-start steps on the captures before LoRA (default 300; 0 = off)")
-    parser.add_argument("--augment", type=int, default=8,
-                        help="variations (framing, exposure, JPEG) of each capture trained on beside it (default 8)")
+    parser.add_argument("--warm_start_steps", type=int, default=600,
+                        help="connector warm-start steps on the captures before LoRA (default 600; 0 = off)")
+    parser.add_argument("--augment", type=int, default=16,
+                        help="variations (framing, exposure, JPEG) of each capture trained on beside it (default 16)")
     parser.add_argument("--crops", action="store_true",
                         help="the captures are face crops already: no face detection")
     parser.add_argument("--seed", type=int, default=0)

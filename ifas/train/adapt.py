@@ -5,7 +5,7 @@ The captures are cropped with the checkpoint's own face rule, split into an adap
 sub-folders held out; or a check set given explicitly), and the model is fine-tuned on the adaptation part with the
 package's training path (`train_sft.build_trainer`: a connector warm start on the captures, then the L-LM loss with
 LoRA on the LLM and the connector at a low rate, the frozen tower's features cached) and concise per-family captions,
-so it still answers and explains. Each adaptation capture is trained on together with `augment` (8) variations of
+so it still answers and explains. Each adaptation capture is trained on together with `augment` (16) variations of
 itself (`ifas.train.augment`: framing, exposure, JPEG), so that 20 captures teach the camera rather than those 20
 images. The threshold is set from the adaptation part only (`ifas.fas_metrics.choose_threshold` on its scores after
 training); the check part never trains and never sets the threshold. The result is a complete
@@ -125,8 +125,8 @@ def adapt(
     seed: int = 0,
     device: str = "cpu",
     crop_faces: bool = True,
-    warm_start_steps: int = 300,
-    augment: int = 8,
+    warm_start_steps: int = 600,
+    augment: int = 16,
     vision_cache: VisionFeatureCache | None = None,
 ) -> dict:
     """Adapt `checkpoint` to the user's captures; write the adapted checkpoint and its report into `out` (a new or
