@@ -94,6 +94,10 @@ class IFASConfig(PretrainedConfig):
         threshold (`float`, *optional*):
             Operating threshold on P(live), set by calibration on a dev set; `None` until calibrated
             (decisions then use 0.5). Must be finite and strictly between 0 and 1 (at 0 everything would be live).
+        test_time_mirror (`bool`, *optional*, defaults to `False`):
+            Decide on the mean of the Yes/No margins of the face and its mirror image (`score`, `judge`, the
+            pipeline's judgment; the explanation and heat maps read the face as given). One more forward per image;
+            `ifas adapt` turns it on and sets the threshold with it.
         contradicting_phrases (`dict[str, list[str]]`, *optional*):
             `{"live": [...], "spoof": [...]}`: phrases `judge` never lets an explanation write after a live / spoof
             judgment (case and a leading space vary), so that the text explains the decision made; defaults to
@@ -136,6 +140,7 @@ class IFASConfig(PretrainedConfig):
         new_token_ids: list[int] | None = None,
         question: str = DEFAULT_QUESTION,
         threshold: float | None = None,
+        test_time_mirror: bool = False,
         contradicting_phrases: dict | None = None,
         tie_word_embeddings: bool | None = None,
         **kwargs,
@@ -180,6 +185,7 @@ class IFASConfig(PretrainedConfig):
         self.new_token_ids = list(new_token_ids) if new_token_ids else None
         self.question = question
         self.threshold = check_threshold(threshold)
+        self.test_time_mirror = bool(test_time_mirror)
         phrases = DEFAULT_CONTRADICTING_PHRASES if contradicting_phrases is None else contradicting_phrases
         if not isinstance(phrases, dict) or set(phrases) != {"live", "spoof"} or not all(
                 isinstance(phrase, str) and phrase.strip() for values in phrases.values() for phrase in values):

@@ -145,17 +145,24 @@ def p_live_from_margin(margin: torch.Tensor) -> torch.Tensor:
 class JudgmentThresholdLogitsProcessor(LogitsProcessor):
     """At the first generated position, when the model's top token is a judgment word, let the calibrated
     threshold choose between the two: live word when softmax([live, spoof])[0] >= threshold, else spoof word.
-    Other answers (a free-form question) are left untouched."""
+    Other answers (a free-form question) are left untouched. `mirrored_margin` (one per prompt, with
+    `config.test_time_mirror`): the margin decided on is the mean of the position's margin and this one."""
 
-    def __init__(self, live_id: int, spoof_id: int, threshold: float, prompt_length: int):
+    def __init__(self, live_id: int, spoof_id: int, threshold: float, prompt_length: int,
+                 mirrored_margin: torch.Tensor | None = None):
         self.live_id, self.spoof_id, self.threshold, self.prompt_length = live_id, spoof_id, threshold, prompt_length
+        self.mirrored_margin = mirrored_margin
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
         if input_ids.shape[1] != self.prompt_length:
             return scores
         top = scores.argmax(dim=-1)
         answering = (top == self.live_id) | (top == self.spoof_id)
-        p_live = p_live_from_margin(scores[:, self.live_id].float() - scores[:, self.spoof_id].float())
+        margin = scores[:, self.live_id].float() - scores[:, self.spoof_id].float()
+        if self.mirrored_margin is not None:  # rows repeat per prompt under num_return_sequences / beams
+            mirrored = self.mirrored_margin.to(margin.device)
+            margin = (margin + mirrored.repeat_interleave(len(margin) // len(mirrored))) / 2
+        p_live = p_live_from_margin(margin)
         chosen = torch.where(p_live >= self.threshold, self.live_id, self.spoof_id)
         forced = torch.full_like(scores, float("-inf"))
         forced.scatter_(1, chosen.unsqueeze(1), 0.0)
@@ -411,7 +418,8 @@ class IFASForConditionalGeneration(IFASPreTrainedModel, GenerationMixin):
 
     def generate(self, *args, **kwargs):
         """`GenerationMixin.generate`, plus: once `config.threshold` is calibrated, a generated Yes/No judgment
-        follows the threshold (so `pipeline("image-text-to-text")` decides like `judge`). `judgment_decided=True`
+        follows the threshold (so `pipeline("image-text-to-text")` decides like `judge`, `config.test_time_mirror`
+        included). `judgment_decided=True`
         (used by `judge`, whose prompt already ends with the decided word) leaves the continuation untouched.
         `contradiction_bans` (`contradiction_bans(processor)`; `judge` and the package's pipeline pass it): the
         explanation after a judgment word may not write what contradicts it (`ContradictionBanLogitsProcessor`).
@@ -430,8 +438,13 @@ class IFASForConditionalGeneration(IFASPreTrainedModel, GenerationMixin):
         if (self.config.threshold is not None and self.config.judgment_token_ids and input_ids is not None
                 and not judgment_decided):
             live_id, spoof_id = self.judgment_token_ids()
+            mirrored = None
+            if self.config.test_time_mirror:
+                if pixels is None:
+                    raise ValueError("config.test_time_mirror needs pixel_values to flip, not only precomputed features")
+                mirrored = self.mirrored_margin(input_ids, pixels, kwargs.get("attention_mask"))
             added.append(JudgmentThresholdLogitsProcessor(live_id, spoof_id, float(self.config.threshold),
-                                                          input_ids.shape[1]))
+                                                          input_ids.shape[1], mirrored))
         if bans and input_ids is not None:
             judgment_position = input_ids.shape[1] - 1 if judgment_decided else input_ids.shape[1]
             added.append(ContradictionBanLogitsProcessor(bans, judgment_position))
@@ -485,11 +498,26 @@ class IFASForConditionalGeneration(IFASPreTrainedModel, GenerationMixin):
     def judgment_margin(self, input_ids, pixel_values=None, attention_mask=None, **vision_features) -> torch.Tensor:
         """logit(live word) - logit(spoof word) at the answer position (float32), one forward pass over
         left-padded prompts ending there; P(live) = sigmoid(margin). `vision_features`: `vision_features()`'s
-        precomputed tower outputs in place of `pixel_values`."""
+        precomputed tower outputs in place of `pixel_values`. With `config.test_time_mirror`, the mean of that
+        margin and the margin of the horizontally flipped `pixel_values` (needed then, even beside features)."""
         if attention_mask is not None and not bool(attention_mask[:, -1].all()):
             raise ValueError("score_inputs needs left-padded prompts (the last position of every row must be real)")
         self._require_image(input_ids, pixel_values if pixel_values is not None
                             else vision_features.get("vision_patch_features"))
+        if self.config.test_time_mirror and pixel_values is None:
+            raise ValueError("config.test_time_mirror needs pixel_values to flip, not only precomputed features")
+        margin = self._answer_margin(input_ids, None if vision_features else pixel_values, attention_mask,
+                                     **vision_features)
+        if self.config.test_time_mirror:
+            margin = (margin + self.mirrored_margin(input_ids, pixel_values, attention_mask)) / 2
+        return margin
+
+    @torch.no_grad()
+    def mirrored_margin(self, input_ids, pixel_values, attention_mask=None) -> torch.Tensor:
+        """The Yes/No margin of the horizontally flipped images (`config.test_time_mirror`)."""
+        return self._answer_margin(input_ids, pixel_values.flip(-1), attention_mask)
+
+    def _answer_margin(self, input_ids, pixel_values, attention_mask, **vision_features) -> torch.Tensor:
         logits = self(
             input_ids=input_ids, pixel_values=pixel_values, attention_mask=attention_mask, logits_to_keep=1,
             use_cache=False, **vision_features,
@@ -600,7 +628,7 @@ class IFASForConditionalGeneration(IFASPreTrainedModel, GenerationMixin):
         live_word, spoof_word = self.config.judgment_words
         inputs = processor.prepare_inputs(crops, question=question, crop_faces=False).to(self.device)
         vision = self.vision_features(inputs["pixel_values"])
-        margin = self.judgment_margin(inputs["input_ids"], attention_mask=inputs["attention_mask"], **vision)
+        margin = self.judgment_margin(inputs["input_ids"], inputs["pixel_values"], inputs["attention_mask"], **vision)
         p_live = p_live_from_margin(margin)
         is_live = p_live >= threshold
         judgment_ids = torch.where(is_live, live_id, spoof_id).to(inputs["input_ids"].dtype).unsqueeze(1)

@@ -58,7 +58,9 @@ def test_ifas_adapt_subprocess_writes_a_checkpoint_and_a_report_without_touching
         files = {str(f) for f in folder.iterdir()}
         assert files <= adaptation or files <= check, folder
     assert {Path(p).parent.parent for p in check} == {live, prints}  # both classes in the check part
-    # The threshold is the operating threshold of the adapted model's scores on the adaptation part, recomputed here.
+    # The adapted model decides on the mean margin of each face and its mirror (score below does the same), and the
+    # threshold is the operating threshold of its scores on the adaptation part, recomputed here.
+    assert model.config.test_time_mirror is True
     from processing_ifas import IFASProcessor
 
     processor = IFASProcessor.from_pretrained(str(out), trust_remote_code=True)

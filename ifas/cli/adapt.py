@@ -40,6 +40,8 @@ def _parser() -> argparse.ArgumentParser:
                         help="connector warm-start steps on the captures before LoRA (default 600; 0 = off)")
     parser.add_argument("--augment", type=int, default=16,
                         help="variations (framing, exposure, JPEG) of each capture trained on beside it (default 16)")
+    parser.add_argument("--no_mirror", dest="test_time_mirror", action="store_false",
+                        help="decide on each face alone, not on the mean with its mirror image (one forward less)")
     parser.add_argument("--crops", action="store_true",
                         help="the captures are face crops already: no face detection")
     parser.add_argument("--seed", type=int, default=0)
@@ -67,7 +69,8 @@ def main(argv: list[str] | None = None) -> None:
                    batch_size=args.batch_size, learning_rate=args.learning_rate,
                    min_images_per_class=args.min_images_per_class, explain=args.explain, seed=args.seed,
                    device=args.device, crop_faces=not args.crops,
-                   warm_start_steps=args.warm_start_steps, augment=args.augment)
+                   warm_start_steps=args.warm_start_steps, augment=args.augment,
+                   test_time_mirror=args.test_time_mirror)
     before, after = report["before"], report["after"]
     print(f"check part AUC {before['auc']:.4f} -> {after['auc']:.4f}, HTER {100 * before['hter']:.2f}% -> "
           f"{100 * after['hter']:.2f}%; threshold {report['threshold']:.6g}; report: {args.out}/adapt_report.md")

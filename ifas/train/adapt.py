@@ -7,7 +7,8 @@ package's training path (`train_sft.build_trainer`: a connector warm start on th
 LoRA on the LLM and the connector at a low rate, the frozen tower's features cached) and concise per-family captions,
 so it still answers and explains. Each adaptation capture is trained on together with `augment` (16) variations of
 itself (`ifas.train.augment`: framing, exposure, JPEG), so that 20 captures teach the camera rather than those 20
-images. The threshold is set from the adaptation part only (`ifas.fas_metrics.choose_threshold` on its scores after
+images. The adapted checkpoint decides on the mean Yes/No margin of each face and its mirror image
+(`IFASConfig.test_time_mirror`). The threshold is set from the adaptation part only (`ifas.fas_metrics.choose_threshold` on its scores after
 training); the check part never trains and never sets the threshold. The result is a complete
 checkpoint (AutoModel, pipeline, `ifas predict`) with `adapt_report.md`, `adapt_report.json`, `adapt_split.json`
 and histograms beside it.
@@ -127,6 +128,7 @@ def adapt(
     crop_faces: bool = True,
     warm_start_steps: int = 600,
     augment: int = 16,
+    test_time_mirror: bool = True,
     vision_cache: VisionFeatureCache | None = None,
 ) -> dict:
     """Adapt `checkpoint` to the user's captures; write the adapted checkpoint and its report into `out` (a new or
@@ -135,8 +137,9 @@ def adapt(
     `crop_faces=False`: the captures are face crops already. `warm_start_steps`: first train the connector with a
     temporary live/attack-type probe on the adaptation captures (`train_sft --warm_start_connector_steps`, seconds;
     0 = off). `augment`: variations of each adaptation capture trained on beside it (`ifas.train.augment`; 0 = off;
-    the threshold still comes from the captures themselves). `vision_cache`: a `VisionFeatureCache` of the same
-    frozen tower to share between runs. Returns the report (also `out/adapt_report.json`)."""
+    the threshold still comes from the captures themselves). `test_time_mirror`: the adapted checkpoint decides on
+    the mean margin of each face and its mirror (`IFASConfig.test_time_mirror`), threshold included.
+    `vision_cache`: a `VisionFeatureCache` of the same frozen tower to share between runs. Returns the report (also `out/adapt_report.json`)."""
     started = time.time()
     import train_sft
 
@@ -188,6 +191,8 @@ def adapt(
         del trainer
 
     adapted = _load(out, device)
+    adapted.config.test_time_mirror = test_time_mirror
+    adapted.config.save_pretrained(out)
     cache.attach(adapted)
     train_p_live = p_live_from_margin(torch.tensor(_margins(adapted, processor, train_rows, batch_size))).tolist()
     threshold = choose_threshold(train_p_live, [row["label"] for row in train_rows])
