@@ -419,8 +419,8 @@ class IFASForConditionalGeneration(IFASPreTrainedModel, GenerationMixin):
     def generate(self, *args, **kwargs):
         """`GenerationMixin.generate`, plus: once `config.threshold` is calibrated, a generated Yes/No judgment
         follows the threshold (so `pipeline("image-text-to-text")` decides like `judge`, `config.test_time_mirror`
-        included). `judgment_decided=True`
-        (used by `judge`, whose prompt already ends with the decided word) leaves the continuation untouched.
+        included). `judgment_decided=True` (used by `judge`, whose prompt already ends with the decided word) leaves
+        the continuation untouched.
         `contradiction_bans` (`contradiction_bans(processor)`; `judge` and the package's pipeline pass it): the
         explanation after a judgment word may not write what contradicts it (`ContradictionBanLogitsProcessor`).
         A prompt that with `max_new_tokens` exceeds the language model's context is refused, as in `judge`."""
@@ -438,11 +438,8 @@ class IFASForConditionalGeneration(IFASPreTrainedModel, GenerationMixin):
         if (self.config.threshold is not None and self.config.judgment_token_ids and input_ids is not None
                 and not judgment_decided):
             live_id, spoof_id = self.judgment_token_ids()
-            mirrored = None
-            if self.config.test_time_mirror:
-                if pixels is None:
-                    raise ValueError("config.test_time_mirror needs pixel_values to flip, not only precomputed features")
-                mirrored = self.mirrored_margin(input_ids, pixels, kwargs.get("attention_mask"))
+            mirrored = (self.mirrored_margin(input_ids, pixels, kwargs.get("attention_mask"))
+                        if self.config.test_time_mirror else None)
             added.append(JudgmentThresholdLogitsProcessor(live_id, spoof_id, float(self.config.threshold),
                                                           input_ids.shape[1], mirrored))
         if bans and input_ids is not None:
@@ -504,8 +501,6 @@ class IFASForConditionalGeneration(IFASPreTrainedModel, GenerationMixin):
             raise ValueError("score_inputs needs left-padded prompts (the last position of every row must be real)")
         self._require_image(input_ids, pixel_values if pixel_values is not None
                             else vision_features.get("vision_patch_features"))
-        if self.config.test_time_mirror and pixel_values is None:
-            raise ValueError("config.test_time_mirror needs pixel_values to flip, not only precomputed features")
         margin = self._answer_margin(input_ids, None if vision_features else pixel_values, attention_mask,
                                      **vision_features)
         if self.config.test_time_mirror:
@@ -515,6 +510,8 @@ class IFASForConditionalGeneration(IFASPreTrainedModel, GenerationMixin):
     @torch.no_grad()
     def mirrored_margin(self, input_ids, pixel_values, attention_mask=None) -> torch.Tensor:
         """The Yes/No margin of the horizontally flipped images (`config.test_time_mirror`)."""
+        if pixel_values is None:
+            raise ValueError("config.test_time_mirror needs pixel_values to flip, not only precomputed features")
         return self._answer_margin(input_ids, pixel_values.flip(-1), attention_mask)
 
     def _answer_margin(self, input_ids, pixel_values, attention_mask, **vision_features) -> torch.Tensor:

@@ -2,6 +2,8 @@
 face and its mirror image; the expected margins are computed here from plain forwards of the image and of its PIL
 mirror, the way the processor prepares any image."""
 
+from contextlib import contextmanager
+
 import pytest
 import torch
 from PIL import ImageOps
@@ -15,9 +17,17 @@ PIPELINE_PROMPT = "<image>Is this photo of a real person?"
 
 @pytest.fixture(scope="module")
 def model_and_processor():
-    model, processor = tiny_ifas("clip", seed=3)
-    yield model, processor
-    model.config.test_time_mirror, model.config.threshold = False, None
+    return tiny_ifas("clip", seed=3)
+
+
+@contextmanager
+def mirroring(model, threshold=None):
+    """`config.test_time_mirror` on (and `threshold` set) inside the block, off (and uncalibrated) after it."""
+    model.config.test_time_mirror, model.config.threshold = True, threshold
+    try:
+        yield
+    finally:
+        model.config.test_time_mirror, model.config.threshold = False, None
 
 
 @pytest.fixture(scope="module")
@@ -26,17 +36,14 @@ def images():
 
 
 def hand_margins(model, processor, images, text=None) -> torch.Tensor:
-    """Yes/No margins of a plain forward (mirroring off), through `prepare_inputs` or, with `text`, the processor."""
-    mirror, model.config.test_time_mirror = model.config.test_time_mirror, False
-    try:
-        if text is None:
-            inputs = processor.prepare_inputs(images, crop_faces=False)
-        else:
-            inputs = processor(images=images, text=[text] * len(images), return_tensors="pt", padding=True)
-        with torch.no_grad():
-            logits = model(**inputs).logits[:, -1]
-    finally:
-        model.config.test_time_mirror = mirror
+    """Yes/No margins of a plain forward (which never mirrors), through `prepare_inputs` or, with `text`, the
+    processor."""
+    if text is None:
+        inputs = processor.prepare_inputs(images, crop_faces=False)
+    else:
+        inputs = processor(images=images, text=[text] * len(images), return_tensors="pt", padding=True)
+    with torch.no_grad():
+        logits = model(**inputs).logits[:, -1]
     live_id, spoof_id = model.judgment_token_ids()
     return (logits[:, live_id] - logits[:, spoof_id]).float()
 
@@ -51,11 +58,8 @@ def test_score_decides_on_the_mean_margin_of_the_image_and_its_mirror(model_and_
     plain = hand_margins(model, processor, images)
     expected = mean_with_mirror(model, processor, images)
     assert (expected - plain).abs().max() > 1e-3  # the mirror changes something, so the test can fail
-    model.config.test_time_mirror = True
-    try:
+    with mirroring(model):
         p_live, margin = model.score(processor, images, return_margin=True)
-    finally:
-        model.config.test_time_mirror = False
     assert torch.allclose(margin, expected, atol=1e-4)
     assert torch.allclose(p_live, p_live_from_margin(expected), atol=1e-6)
     assert torch.allclose(model.score(processor, images, return_margin=True)[1], plain, atol=1e-4)  # off: as before
@@ -75,11 +79,8 @@ def test_judge_decides_and_reports_the_mirrored_mean(model_and_processor, images
     model, processor = model_and_processor
     expected = mean_with_mirror(model, processor, images)
     threshold, decisions = threshold_between(hand_margins(model, processor, images), expected)
-    model.config.test_time_mirror, model.config.threshold = True, threshold
-    try:
+    with mirroring(model, threshold):
         answers = model.judge(processor, images, max_new_tokens=2)
-    finally:
-        model.config.test_time_mirror, model.config.threshold = False, None
     assert [answer["is_live"] for answer in answers] == decisions
     assert [answer["margin"] for answer in answers] == pytest.approx(expected.tolist(), abs=1e-4)
 
@@ -111,12 +112,9 @@ def test_pipeline_judgment_follows_the_mirrored_mean(model_and_processor, images
     prompt_length = len(processor(images=images[0], text=PIPELINE_PROMPT)["input_ids"][0])
     only_judgment = LogitsProcessorList([OnlyJudgmentWords(model.judgment_token_ids(), prompt_length)])
     live_word, spoof_word = model.config.judgment_words
-    model.config.test_time_mirror, model.config.threshold = True, threshold
-    try:
+    with mirroring(model, threshold):
         texts = [pipe(images=image, text=PIPELINE_PROMPT, max_new_tokens=1, return_full_text=False,
                       generate_kwargs={"logits_processor": only_judgment})[0]["generated_text"] for image in images]
-    finally:
-        model.config.test_time_mirror, model.config.threshold = False, None
     assert [text.strip() for text in texts] == [live_word if live else spoof_word for live in decisions]
 
 
@@ -124,9 +122,6 @@ def test_the_flag_survives_save_and_reload(model_and_processor, tmp_path):
     from transformers import AutoConfig
 
     model, _ = model_and_processor
-    model.config.test_time_mirror = True
-    try:
+    with mirroring(model):
         model.config.save_pretrained(tmp_path)
-    finally:
-        model.config.test_time_mirror = False
     assert AutoConfig.from_pretrained(tmp_path, trust_remote_code=True).test_time_mirror is True

@@ -8,10 +8,10 @@ LoRA on the LLM and the connector at a low rate, the frozen tower's features cac
 so it still answers and explains. Each adaptation capture is trained on together with `augment` (16) variations of
 itself (`ifas.train.augment`: framing, exposure, JPEG), so that 20 captures teach the camera rather than those 20
 images. The adapted checkpoint decides on the mean Yes/No margin of each face and its mirror image
-(`IFASConfig.test_time_mirror`). The threshold is set from the adaptation part only (`ifas.fas_metrics.choose_threshold` on its scores after
-training); the check part never trains and never sets the threshold. The result is a complete
-checkpoint (AutoModel, pipeline, `ifas predict`) with `adapt_report.md`, `adapt_report.json`, `adapt_split.json`
-and histograms beside it.
+(`IFASConfig.test_time_mirror`). The threshold is set from the adaptation part only
+(`ifas.fas_metrics.choose_threshold` on its scores after training); the check part never trains and never sets the
+threshold. The result is a complete checkpoint (AutoModel, pipeline, `ifas predict`) with `adapt_report.md`,
+`adapt_report.json`, `adapt_split.json` and histograms beside it.
 
 Example:
     >>> from ifas.train.adapt import adapt
@@ -139,7 +139,8 @@ def adapt(
     0 = off). `augment`: variations of each adaptation capture trained on beside it (`ifas.train.augment`; 0 = off;
     the threshold still comes from the captures themselves). `test_time_mirror`: the adapted checkpoint decides on
     the mean margin of each face and its mirror (`IFASConfig.test_time_mirror`), threshold included.
-    `vision_cache`: a `VisionFeatureCache` of the same frozen tower to share between runs. Returns the report (also `out/adapt_report.json`)."""
+    `vision_cache`: a `VisionFeatureCache` of the same frozen tower to share between runs. Returns the report (also
+    `out/adapt_report.json`)."""
     started = time.time()
     import train_sft
 
